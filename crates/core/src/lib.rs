@@ -7,13 +7,33 @@
 //! the runtime acknowledges with [`RawNode::advance`]. Equal inputs give
 //! equal outputs, which is what makes the simulator's failures replayable.
 
+mod apply;
+mod bugs;
+mod confchange;
 mod config;
+mod election;
 mod error;
+mod follower;
+mod inflights;
+mod leader;
+mod log;
 mod membership;
 mod message;
+mod progress;
+mod quorum;
+mod raft;
+mod raw_node;
+mod read;
+mod rng;
 mod storage;
+mod tracker;
 mod types;
 
+#[cfg(test)]
+mod tests;
+
+#[cfg(feature = "planted-bugs")]
+pub use bugs::PlantedBug;
 pub use config::Config;
 pub use error::{
     CompactError, ConfChangeError, ConfigError, DecodeError, ProposeError, ReadError, StorageError,
@@ -24,6 +44,10 @@ pub use message::{
     AppendRequest, AppendResponse, Heartbeat, HeartbeatResponse, InstallSnapshot, Message,
     MessageBody, ReadIndexRequest, ReadIndexResponse, VoteRequest, VoteResponse,
 };
+pub use progress::ProgressState;
+pub use raft::ReadState;
+pub use raw_node::{PeerStatus, RawNode, Ready, SoftState, Status, StepError};
+pub use read::ReadMode;
 pub use storage::{LogStore, MemStore};
 pub use types::{
     Entry, EntryId, EntryKind, GroupId, HardState, Index, NodeId, Role, Term, ENTRY_OVERHEAD_BYTES,

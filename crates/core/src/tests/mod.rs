@@ -1,0 +1,11 @@
+//! Protocol tests, named after the rule each proves, run on an in-memory
+//! network of `RawNode`s that delivers messages only when told to.
+
+mod network;
+
+mod election;
+mod membership;
+mod reads;
+mod replication;
+mod snapshot;
+mod transfer;
