@@ -32,7 +32,6 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-#[cfg(feature = "planted-bugs")]
 pub use bugs::PlantedBug;
 pub use config::Config;
 pub use error::{

@@ -52,6 +52,10 @@ impl<S: LogStore> RaftLog<S> {
         &self.store
     }
 
+    pub(crate) fn into_store(self) -> S {
+        self.store
+    }
+
     pub(crate) fn store_mut(&mut self) -> &mut S {
         &mut self.store
     }

@@ -316,6 +316,12 @@ impl<S: LogStore> RawNode<S> {
         self.check();
     }
 
+    /// Stops the member and returns its store (a crash or shutdown: whatever
+    /// was not persisted is gone).
+    pub fn into_store(self) -> S {
+        self.raft.log.into_store()
+    }
+
     /// The store, for reads.
     pub fn store(&self) -> &S {
         self.raft.log.store()
@@ -352,6 +358,12 @@ impl<S: LogStore> RawNode<S> {
 
     pub fn last_index(&self) -> Index {
         self.raft.log.last_index()
+    }
+
+    /// The term of the entry at `index`, if the log still holds it
+    /// (persisted or not).
+    pub fn term_at(&self, index: Index) -> Option<Term> {
+        self.raft.log.term(index).ok()
     }
 
     /// The configuration of the last applied configuration entry.

@@ -1,0 +1,214 @@
+//! Safety checks run on every simulated step: the protocol's invariants
+//! observed from outside the nodes (one leader per term, leader
+//! append-only, leader completeness, state machine safety, monotonic
+//! term/commit/applied, durability before dependent messages, read
+//! freshness).
+
+use crate::node::{AppliedEntry, SimNode};
+use quorate_core::{AppendResponse, Index, Message, MessageBody, NodeId, Role, Term};
+use std::collections::BTreeMap;
+
+/// What one node showed at its last check, per incarnation.
+#[derive(Clone, Copy, Debug)]
+struct Marks {
+    incarnation: u64,
+    term: Term,
+    commit: Index,
+    applied: Index,
+}
+
+/// A leader's log high-water mark: it must never lose this entry.
+#[derive(Clone, Copy, Debug)]
+struct LeaderMark {
+    term: Term,
+    last_index: Index,
+    last_term: Term,
+}
+
+#[derive(Default)]
+pub struct Checker {
+    pub violations: Vec<String>,
+    leaders: BTreeMap<Term, NodeId>,
+    /// The one entry every node applied at each index.
+    applied: BTreeMap<Index, (Term, Option<u64>)>,
+    marks: BTreeMap<NodeId, Marks>,
+    leader_marks: BTreeMap<NodeId, LeaderMark>,
+    /// The highest commit index any node has shown: every entry through it
+    /// is committed, so a linearizable read must reflect it.
+    pub commit_high_water: Index,
+}
+
+impl Checker {
+    fn violation(&mut self, text: String) {
+        if self.violations.len() < 16 {
+            self.violations.push(text);
+        }
+    }
+
+    pub fn check_node(&mut self, now: u64, node: &SimNode) {
+        let Some(raw) = node.raw.as_ref() else { return };
+        let (id, term) = (node.id, raw.term());
+        self.commit_high_water = self.commit_high_water.max(raw.commit_index());
+        let marks = Marks {
+            incarnation: node.incarnation,
+            term,
+            commit: raw.commit_index(),
+            applied: node.kv_applied,
+        };
+        if let Some(old) = self.marks.insert(id, marks) {
+            if old.incarnation == marks.incarnation {
+                self.check_monotonic(now, id, old, marks);
+            }
+        }
+        if raw.role() != Role::Leader {
+            self.leader_marks.remove(&id);
+            return;
+        }
+        let holder = *self.leaders.entry(term).or_insert(id);
+        if holder != id {
+            self.violation(format!(
+                "t={now}: two leaders in term {term}: {holder} and {id}"
+            ));
+        }
+        self.check_leader_log(now, node);
+    }
+
+    fn check_monotonic(&mut self, now: u64, id: NodeId, old: Marks, new: Marks) {
+        if new.term < old.term {
+            self.violation(format!(
+                "t={now}: {id} term regressed {} -> {}",
+                old.term, new.term
+            ));
+        }
+        if new.commit < old.commit {
+            self.violation(format!(
+                "t={now}: {id} commit regressed {} -> {}",
+                old.commit, new.commit
+            ));
+        }
+        if new.applied < old.applied {
+            self.violation(format!(
+                "t={now}: {id} applied regressed {} -> {}",
+                old.applied, new.applied
+            ));
+        }
+    }
+
+    /// Leader append-only (Figure 3) and leader completeness (§5.4).
+    fn check_leader_log(&mut self, now: u64, node: &SimNode) {
+        let raw = node.raw.as_ref().expect("checked up");
+        let (id, term, last) = (node.id, raw.term(), raw.last_index());
+        let previous = self
+            .leader_marks
+            .get(&id)
+            .copied()
+            .filter(|m| m.term == term);
+        match previous {
+            Some(mark) => {
+                if last < mark.last_index || raw.term_at(mark.last_index) != Some(mark.last_term) {
+                    self.violation(format!(
+                        "t={now}: leader {id} of term {term} lost its entry {}/{}",
+                        mark.last_term, mark.last_index
+                    ));
+                }
+            }
+            None => self.check_completeness(now, node),
+        }
+        let last_term = raw.term_at(last).unwrap_or_default();
+        self.leader_marks.insert(
+            id,
+            LeaderMark {
+                term,
+                last_index: last,
+                last_term,
+            },
+        );
+    }
+
+    fn check_completeness(&mut self, now: u64, node: &SimNode) {
+        let raw = node.raw.as_ref().expect("checked up");
+        let first = raw.status().first_index;
+        let mut missing = None;
+        for (&index, &(term, _)) in self.applied.range(first..) {
+            if raw.term_at(index) != Some(term) {
+                missing = Some((index, term));
+                break;
+            }
+        }
+        if let Some((index, term)) = missing {
+            self.violation(format!(
+                "t={now}: new leader {} of term {} lacks committed entry {term}/{index}",
+                node.id,
+                raw.term()
+            ));
+        }
+    }
+
+    /// State machine safety (§5.4.3): no two nodes apply different entries
+    /// at one index.
+    pub fn on_applied(&mut self, id: NodeId, entry: AppliedEntry) {
+        let applied = (entry.term, entry.op_index);
+        match self.applied.get(&entry.index) {
+            Some(&existing) if existing != applied => self.violation(format!(
+                "{id} applied {}/{} at index {} where another node applied {}/{}",
+                entry.term,
+                describe(entry.op_index),
+                entry.index,
+                existing.0,
+                describe(existing.1)
+            )),
+            Some(_) => {}
+            None => {
+                self.applied.insert(entry.index, applied);
+            }
+        }
+    }
+
+    /// Durability before dependent messages (Figure 2): a granted vote and
+    /// an acknowledged append must already be on disk when they leave.
+    pub fn check_send(&mut self, node: &SimNode, m: &Message) {
+        match &m.body {
+            MessageBody::VoteResponse(resp) if resp.granted && !resp.pre_vote => {
+                // Durable means: this vote, or a later term (which rules out
+                // any other vote in this one).
+                let hs = node.hard_state;
+                let durable =
+                    hs.current_term > m.term || (hs.current_term == m.term && hs.voted_for == m.to);
+                if !durable {
+                    self.violation(format!(
+                        "{} granted its term-{} vote to {} before persisting it (durable: term {}, vote {})",
+                        m.from, m.term, m.to, hs.current_term, hs.voted_for
+                    ));
+                }
+            }
+            MessageBody::AppendResponse(AppendResponse::Accepted { match_index }) => {
+                let Some(raw) = node.raw.as_ref() else { return };
+                let durable_last = quorate_core::LogStore::last_index(raw.store());
+                if durable_last < *match_index {
+                    self.violation(format!(
+                        "{} acknowledged entries through {match_index} with only {durable_last} durable",
+                        m.from
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Read freshness: a read must observe every entry committed before it
+    /// was invoked.
+    pub fn check_read(&mut self, node: NodeId, read_index: Index, required: Index, now: u64) {
+        if read_index < required {
+            self.violation(format!(
+                "t={now}: {node} answered a read at index {read_index}, but {required} was committed before the read began"
+            ));
+        }
+    }
+}
+
+fn describe(op: Option<u64>) -> String {
+    match op {
+        Some(op) => format!("op #{op}"),
+        None => "no-op".to_string(),
+    }
+}

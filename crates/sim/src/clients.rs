@@ -1,0 +1,339 @@
+//! Simulated clients of the replicated KV service: each runs one operation
+//! at a time (puts, deletes, compare-and-set, ReadIndex reads on the leader
+//! or a follower, lease reads) and records what it asked and learned.
+
+use crate::check::Checker;
+use crate::cluster::{Cluster, Event};
+use crate::command::Command;
+use crate::history::{ClientId, Key, Op, OpId, Output};
+use crate::node::AppliedEntry;
+use crate::options::MS;
+use quorate_core::{EntryId, Index, NodeId, ProposeError, ReadMode, ReadState};
+
+const CLIENT_TIMEOUT_US: u64 = 400 * MS;
+
+#[derive(Clone, Copy, Debug)]
+pub enum ClientEvent {
+    /// Start the client's next operation.
+    Next(usize),
+    /// Give up on an operation still in flight.
+    Timeout(usize, OpId),
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Waiting {
+    /// A proposal at `entry`; answered when the proposer applies it.
+    Write { entry: EntryId },
+    /// A read; `index` arrives with the ReadState, then waits for apply.
+    Read {
+        key: Key,
+        index: Option<Index>,
+        required: Index,
+    },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    op: OpId,
+    node: NodeId,
+    waiting: Waiting,
+}
+
+#[derive(Clone, Debug)]
+struct Client {
+    id: ClientId,
+    /// Where this client believes the leader is.
+    leader_guess: Option<NodeId>,
+    current: Option<InFlight>,
+}
+
+pub struct Clients {
+    list: Vec<Client>,
+    keys: u64,
+    node_count: u64,
+    next_value: u64,
+    /// No operation starts after this time.
+    pub stop_at: u64,
+}
+
+impl Clients {
+    pub fn new(rng: &mut fastrand::Rng, voters: u64) -> Self {
+        let count = rng.usize(3..=6);
+        let list = (0..count)
+            .map(|k| Client {
+                id: ClientId(k as u64),
+                leader_guess: None,
+                current: None,
+            })
+            .collect();
+        Clients {
+            list,
+            keys: rng.u64(2..=5),
+            node_count: voters + 1,
+            next_value: 1,
+            stop_at: u64::MAX,
+        }
+    }
+}
+
+pub fn schedule_start(cluster: &mut Cluster) {
+    cluster.clients.stop_at = cluster.options.fault_phase_us + 500 * MS;
+    for k in 0..cluster.clients.list.len() {
+        let start = cluster.rng.u64(100 * MS..300 * MS);
+        cluster.schedule(start, Event::Client(ClientEvent::Next(k)));
+    }
+}
+
+pub fn on_event(cluster: &mut Cluster, event: ClientEvent) {
+    match event {
+        ClientEvent::Next(k) => start_op(cluster, k),
+        ClientEvent::Timeout(k, op) => {
+            let Some(flight) = cluster.clients.list[k].current.filter(|f| f.op == op) else {
+                return;
+            };
+            give_up(cluster, k, flight);
+        }
+    }
+}
+
+/// The client learns nothing more: a write may still happen, a read is
+/// simply lost.
+fn give_up(cluster: &mut Cluster, k: usize, flight: InFlight) {
+    match flight.waiting {
+        Waiting::Write { .. } => cluster.history.indeterminate(flight.op),
+        Waiting::Read { .. } => cluster.history.fail(flight.op),
+    }
+    cluster.clients.list[k].leader_guess = None;
+    finish(cluster, k, 5 * MS);
+}
+
+fn finish(cluster: &mut Cluster, k: usize, think_us: u64) {
+    cluster.clients.list[k].current = None;
+    let delay = think_us + cluster.rng.u64(0..5 * MS);
+    cluster.schedule(delay, Event::Client(ClientEvent::Next(k)));
+}
+
+fn pick_node(cluster: &mut Cluster, k: usize, leader: bool) -> NodeId {
+    let guess = cluster.clients.list[k].leader_guess;
+    match guess {
+        Some(id) if leader => id,
+        _ => NodeId::new(cluster.rng.u64(1..=cluster.clients.node_count)),
+    }
+}
+
+fn start_op(cluster: &mut Cluster, k: usize) {
+    if cluster.now >= cluster.clients.stop_at {
+        return;
+    }
+    let roll = cluster.rng.u32(0..100);
+    let follower_read = roll >= 85;
+    let node = pick_node(cluster, k, !follower_read);
+    if !cluster.nodes[&node].is_up() || cluster.is_paused(node) {
+        // Connection refused or hanging: try elsewhere shortly.
+        cluster.clients.list[k].leader_guess = None;
+        finish(cluster, k, MS);
+        return;
+    }
+    let key = cluster.rng.u64(1..=cluster.clients.keys);
+    if roll < 45 {
+        let op = write_op(cluster, key);
+        start_write(cluster, k, node, op);
+    } else {
+        let mode = if (60..85).contains(&roll) {
+            ReadMode::Lease
+        } else {
+            ReadMode::Quorum
+        };
+        start_read(cluster, k, node, key, mode);
+    }
+}
+
+fn write_op(cluster: &mut Cluster, key: Key) -> Op {
+    let value = cluster.clients.next_value;
+    cluster.clients.next_value += 1;
+    match cluster.rng.u32(0..10) {
+        0 => Op::Delete { key },
+        1..=4 => {
+            let expected = cluster.nodes.values().find_map(|n| n.kv.value(key));
+            let expected = if cluster.rng.bool() { expected } else { None };
+            let new = if cluster.rng.u32(0..5) == 0 {
+                None
+            } else {
+                Some(value)
+            };
+            Op::Cas { key, expected, new }
+        }
+        _ => Op::Put { key, value },
+    }
+}
+
+fn start_write(cluster: &mut Cluster, k: usize, node: NodeId, op: Op) {
+    let client = cluster.clients.list[k].id;
+    let id = cluster.history.invoke(client, op, cluster.now);
+    let command = Command {
+        op_index: id.0 as u64,
+        op,
+    };
+    let result = cluster.node(node).raw().propose(command.encode());
+    match result {
+        Ok(entry) => {
+            let waiting = Waiting::Write { entry };
+            cluster.clients.list[k].current = Some(InFlight {
+                op: id,
+                node,
+                waiting,
+            });
+            cluster.schedule(
+                CLIENT_TIMEOUT_US,
+                Event::Client(ClientEvent::Timeout(k, id)),
+            );
+        }
+        Err(err) => {
+            cluster.history.fail(id);
+            let guess = match err {
+                ProposeError::NotLeader { leader } => leader,
+                _ => Some(node),
+            };
+            cluster.clients.list[k].leader_guess = guess;
+            finish(cluster, k, MS);
+        }
+    }
+    cluster.after_input(node);
+}
+
+fn start_read(cluster: &mut Cluster, k: usize, node: NodeId, key: Key, mode: ReadMode) {
+    let client = cluster.clients.list[k].id;
+    let id = cluster.history.invoke(client, Op::Get { key }, cluster.now);
+    let required = cluster.checker.commit_high_water;
+    match cluster.node(node).raw().read_index(id.0 as u64, mode) {
+        Ok(()) => {
+            let waiting = Waiting::Read {
+                key,
+                index: None,
+                required,
+            };
+            cluster.clients.list[k].current = Some(InFlight {
+                op: id,
+                node,
+                waiting,
+            });
+            cluster.schedule(
+                CLIENT_TIMEOUT_US,
+                Event::Client(ClientEvent::Timeout(k, id)),
+            );
+        }
+        Err(_) => {
+            cluster.history.fail(id);
+            cluster.clients.list[k].leader_guess = None;
+            finish(cluster, k, 5 * MS);
+        }
+    }
+    cluster.after_input(node);
+}
+
+/// An entry was applied on `node`: answer the client that proposed it
+/// there, or tell it the proposal was overwritten.
+pub fn on_applied(
+    cluster: &mut Cluster,
+    node: NodeId,
+    entry: AppliedEntry,
+    output: Option<Output>,
+) {
+    for k in 0..cluster.clients.list.len() {
+        let Some(flight) = cluster.clients.list[k].current else {
+            continue;
+        };
+        let Waiting::Write { entry: proposed } = flight.waiting else {
+            continue;
+        };
+        if flight.node != node || proposed.index != entry.index {
+            continue;
+        }
+        if proposed.term == entry.term {
+            let output = output.expect("a proposed command applies with an answer");
+            cluster.history.complete(flight.op, output, cluster.now);
+            cluster.clients.list[k].leader_guess = Some(node);
+            finish(cluster, k, 0);
+        } else {
+            // Another leader's entry took this index: ours is gone for good.
+            cluster.history.fail(flight.op);
+            finish(cluster, k, MS);
+        }
+    }
+}
+
+pub fn on_read_state(cluster: &mut Cluster, node: NodeId, read: ReadState) {
+    let now = cluster.now;
+    for client in &mut cluster.clients.list {
+        let Some(flight) = &mut client.current else {
+            continue;
+        };
+        let Waiting::Read {
+            index, required, ..
+        } = &mut flight.waiting
+        else {
+            continue;
+        };
+        if flight.node == node && flight.op.0 as u64 == read.request && index.is_none() {
+            *index = Some(read.index);
+            check_read(&mut cluster.checker, node, read.index, *required, now);
+        }
+    }
+}
+
+fn check_read(checker: &mut Checker, node: NodeId, index: Index, required: Index, now: u64) {
+    checker.check_read(node, index, required, now);
+}
+
+pub fn on_read_dropped(cluster: &mut Cluster, node: NodeId, request: u64) {
+    for k in 0..cluster.clients.list.len() {
+        let Some(flight) = cluster.clients.list[k].current else {
+            continue;
+        };
+        if flight.node == node
+            && flight.op.0 as u64 == request
+            && matches!(flight.waiting, Waiting::Read { .. })
+        {
+            cluster.history.fail(flight.op);
+            cluster.clients.list[k].leader_guess = None;
+            finish(cluster, k, MS);
+        }
+    }
+}
+
+/// Reads whose index `node` has applied are answered from its state.
+pub fn complete_reads(cluster: &mut Cluster, node: NodeId) {
+    let applied = cluster.nodes[&node].kv_applied;
+    for k in 0..cluster.clients.list.len() {
+        let Some(flight) = cluster.clients.list[k].current else {
+            continue;
+        };
+        let Waiting::Read {
+            key,
+            index: Some(index),
+            ..
+        } = flight.waiting
+        else {
+            continue;
+        };
+        if flight.node == node && index <= applied {
+            let value = cluster.nodes[&node].kv.value(key);
+            cluster
+                .history
+                .complete(flight.op, Output::Read(value), cluster.now);
+            finish(cluster, k, 0);
+        }
+    }
+}
+
+/// `node` crashed: its clients learn nothing more.
+pub fn on_crash(cluster: &mut Cluster, node: NodeId) {
+    for k in 0..cluster.clients.list.len() {
+        let Some(flight) = cluster.clients.list[k].current else {
+            continue;
+        };
+        if flight.node == node {
+            give_up(cluster, k, flight);
+        }
+    }
+}

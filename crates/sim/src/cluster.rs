@@ -1,0 +1,328 @@
+//! The simulated cluster: nodes, a network of timed deliveries, and one
+//! event queue ordered by (time, sequence) so every run is a pure function
+//! of its seed.
+
+use crate::check::Checker;
+use crate::clients::Clients;
+use crate::history::History;
+use crate::kv_model::KvState;
+use crate::node::SimNode;
+use crate::options::{RunOptions, ELECTION_TICKS, HEARTBEAT_TICKS, MS, TICK_PERIOD_US};
+use quorate_core::{ConfState, Config, EntryId, Message, MessageBody, NodeId, SnapshotMeta};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Something that happens at a simulated instant.
+#[derive(Debug)]
+pub enum Event {
+    Tick(NodeId),
+    Deliver(Box<Message>, Option<Box<KvState>>),
+    /// The simulated fsync of a node's outstanding Ready completes.
+    Persist(NodeId, u64),
+    Client(crate::clients::ClientEvent),
+    Fault(crate::faults::Fault),
+    Compact(NodeId),
+}
+
+/// Network conditions (faults change them; healing resets them).
+#[derive(Clone, Debug, Default)]
+pub struct NetState {
+    /// Directed links that drop everything.
+    pub cut: BTreeSet<(NodeId, NodeId)>,
+    pub drop_per_mille: u32,
+    pub duplicate_per_mille: u32,
+    /// Extra delay added to a fraction of messages (reordering).
+    pub delay_per_mille: u32,
+}
+
+pub struct Cluster {
+    pub options: RunOptions,
+    pub rng: fastrand::Rng,
+    pub now: u64,
+    seq: u64,
+    events: BTreeMap<(u64, u64), Event>,
+    pub nodes: BTreeMap<NodeId, SimNode>,
+    pub tick_period_us: BTreeMap<NodeId, u64>,
+    /// Paused nodes and when they resume.
+    pub paused_until: BTreeMap<NodeId, u64>,
+    /// Nodes whose disk and network are slow.
+    pub slow: BTreeSet<NodeId>,
+    pub net: NetState,
+    pub clients: Clients,
+    pub history: History,
+    pub checker: Checker,
+    pub steps: u64,
+    /// Compaction keeps at most this many applied entries in the log.
+    pub compact_threshold: u64,
+}
+
+impl Cluster {
+    pub fn new(options: RunOptions) -> Self {
+        let mut rng = fastrand::Rng::with_seed(options.seed);
+        let voters: Vec<NodeId> = (1..=options.nodes).map(NodeId::new).collect();
+        let initial = SnapshotMeta {
+            last: EntryId::default(),
+            conf_state: ConfState::with_voters(voters),
+        };
+        let append_bytes_max = if rng.bool() { 1 } else { 64 << 10 };
+        let inflight_msgs_max = [1, 4, 256][rng.usize(0..3)];
+        let mut nodes = BTreeMap::new();
+        let mut tick_period_us = BTreeMap::new();
+        let drift = options.drift_fraction();
+        // One spare node beyond the voters, for membership changes.
+        for raw_id in 1..=options.nodes + 1 {
+            let id = NodeId::new(raw_id);
+            let mut config = Config::new(id);
+            config.election_ticks = ELECTION_TICKS;
+            config.heartbeat_ticks = HEARTBEAT_TICKS;
+            config.lease_drift_ticks = options.lease_drift_ticks();
+            config.append_bytes_max = append_bytes_max;
+            config.inflight_msgs_max = inflight_msgs_max;
+            config.seed = options.seed.wrapping_mul(31).wrapping_add(raw_id);
+            let mut node = SimNode::new(config, initial.clone());
+            if let Some(bug) = options.bug {
+                node.raw().plant_bug(bug);
+            }
+            nodes.insert(id, node);
+            let factor = 1.0 + drift * (rng.f64() * 2.0 - 1.0);
+            tick_period_us.insert(id, (TICK_PERIOD_US as f64 * factor) as u64);
+        }
+        let compact_threshold = [20, 100, 1_000][rng.usize(0..3)];
+        let mut cluster = Cluster {
+            clients: Clients::new(&mut rng, options.nodes),
+            options,
+            rng,
+            now: 0,
+            seq: 0,
+            events: BTreeMap::new(),
+            nodes,
+            tick_period_us,
+            paused_until: BTreeMap::new(),
+            slow: BTreeSet::new(),
+            net: NetState::default(),
+            history: History::new(),
+            checker: Checker::default(),
+            steps: 0,
+            compact_threshold,
+        };
+        cluster.schedule_start();
+        cluster
+    }
+
+    fn schedule_start(&mut self) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            let phase = self.rng.u64(0..TICK_PERIOD_US);
+            self.schedule(phase, Event::Tick(id));
+            let compact_at = self.rng.u64(50 * MS..150 * MS);
+            self.schedule(compact_at, Event::Compact(id));
+        }
+        crate::clients::schedule_start(self);
+        crate::faults::schedule_plan(self);
+    }
+
+    pub fn schedule(&mut self, delay_us: u64, event: Event) {
+        self.seq += 1;
+        self.events.insert((self.now + delay_us, self.seq), event);
+    }
+
+    /// Runs one event; false when none is left before `until`.
+    pub fn step_until(&mut self, until: u64) -> bool {
+        let Some((&(time, seq), _)) = self.events.first_key_value() else {
+            return false;
+        };
+        if time > until {
+            self.now = until;
+            return false;
+        }
+        let event = self.events.remove(&(time, seq)).expect("event exists");
+        self.now = time;
+        self.steps += 1;
+        self.handle(event);
+        true
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Tick(id) => self.on_tick(id),
+            Event::Deliver(m, image) => self.on_deliver(*m, image.map(|b| *b)),
+            Event::Persist(id, incarnation) => self.on_persist(id, incarnation),
+            Event::Client(event) => crate::clients::on_event(self, event),
+            Event::Fault(fault) => crate::faults::apply(self, fault),
+            Event::Compact(id) => self.on_compact(id),
+        }
+    }
+
+    pub fn is_paused(&self, id: NodeId) -> bool {
+        self.paused_until.get(&id).is_some_and(|&t| t > self.now)
+    }
+
+    fn on_tick(&mut self, id: NodeId) {
+        let period = self.tick_period_us[&id];
+        self.schedule(period, Event::Tick(id));
+        if self.is_paused(id) || !self.nodes[&id].is_up() {
+            return;
+        }
+        self.node(id).raw().tick();
+        self.after_input(id);
+    }
+
+    /// A paused process resumes: it first catches up on the ticks its clock
+    /// says it missed (a runtime derives ticks from a monotonic clock), then
+    /// handles what queued up meanwhile.
+    pub fn resume(&mut self, id: NodeId, paused_for_us: u64) {
+        self.paused_until.remove(&id);
+        if !self.nodes[&id].is_up() {
+            return;
+        }
+        let missed = paused_for_us / self.tick_period_us[&id];
+        for _ in 0..missed {
+            self.node(id).raw().tick();
+        }
+        self.after_input(id);
+    }
+
+    fn on_deliver(&mut self, m: Message, image: Option<KvState>) {
+        let to = m.to;
+        if self.is_paused(to) {
+            let resume = self.paused_until[&to];
+            let boxed = Event::Deliver(Box::new(m), image.map(Box::new));
+            self.schedule(resume - self.now + 1, boxed);
+            return;
+        }
+        let from = m.from;
+        let is_snapshot = matches!(m.body, MessageBody::InstallSnapshot(_));
+        let node = self.node(to);
+        if !node.is_up() {
+            if is_snapshot {
+                self.report_snapshot(from, to, false);
+            }
+            return;
+        }
+        if let (MessageBody::InstallSnapshot(snap), Some(image)) = (&m.body, image) {
+            node.incoming_snapshots.push((snap.meta.clone(), image));
+        }
+        node.raw()
+            .step(m)
+            .expect("simulated messages are well formed");
+        if is_snapshot {
+            self.report_snapshot(from, to, true);
+        }
+        self.after_input(to);
+    }
+
+    fn report_snapshot(&mut self, leader: NodeId, follower: NodeId, delivered: bool) {
+        if self.nodes[&leader].is_up() {
+            self.node(leader).raw().report_snapshot(follower, delivered);
+            self.after_input(leader);
+        }
+    }
+
+    fn on_persist(&mut self, id: NodeId, incarnation: u64) {
+        let node = self.node(id);
+        if !node.is_up() || node.incarnation != incarnation || node.outstanding.is_none() {
+            return;
+        }
+        if self.is_paused(id) {
+            let delay = self.paused_until[&id] - self.now + 1;
+            self.schedule(delay, Event::Persist(id, incarnation));
+            return;
+        }
+        let persisted = self.node(id).finish_persist();
+        for m in persisted.messages {
+            self.send(m);
+        }
+        for (entry, output) in persisted.applied {
+            self.checker.on_applied(id, entry);
+            crate::clients::on_applied(self, id, entry, output);
+        }
+        for read in persisted.read_states {
+            crate::clients::on_read_state(self, id, read);
+        }
+        for request in persisted.dropped_reads {
+            crate::clients::on_read_dropped(self, id, request);
+        }
+        crate::clients::complete_reads(self, id);
+        self.after_input(id);
+    }
+
+    fn on_compact(&mut self, id: NodeId) {
+        self.schedule(100 * MS, Event::Compact(id));
+        if self.is_paused(id) {
+            return;
+        }
+        let threshold = self.compact_threshold;
+        self.node(id).maybe_compact(threshold);
+    }
+
+    pub fn node(&mut self, id: NodeId) -> &mut SimNode {
+        self.nodes.get_mut(&id).expect("node exists")
+    }
+
+    /// After any input to `id`: check invariants, then start persisting the
+    /// next Ready (sending what may leave before the fsync).
+    pub fn after_input(&mut self, id: NodeId) {
+        if !self.nodes[&id].is_up() {
+            return;
+        }
+        let now = self.now;
+        self.checker.check_node(now, &self.nodes[&id]);
+        let fsync_us = self.fsync_latency(id);
+        let Some((immediate, _)) = self.node(id).take_ready(now + fsync_us) else {
+            return;
+        };
+        let incarnation = self.nodes[&id].incarnation;
+        self.schedule(fsync_us, Event::Persist(id, incarnation));
+        for m in immediate {
+            self.send(m);
+        }
+        crate::faults::maybe_crash_in_fsync_window(self, id);
+    }
+
+    fn fsync_latency(&mut self, id: NodeId) -> u64 {
+        let base = self.rng.u64(100..1_500);
+        if self.slow.contains(&id) {
+            base * 10
+        } else {
+            base
+        }
+    }
+
+    /// Puts a message on the network, subject to the current faults.
+    pub fn send(&mut self, m: Message) {
+        self.checker.check_send(&self.nodes[&m.from], &m);
+        if self.net.cut.contains(&(m.from, m.to)) || self.chance(self.net.drop_per_mille) {
+            if matches!(m.body, MessageBody::InstallSnapshot(_)) {
+                self.report_snapshot(m.from, m.to, false);
+            }
+            return;
+        }
+        let image = match &m.body {
+            MessageBody::InstallSnapshot(_) => {
+                Some(Box::new(self.nodes[&m.from].snapshot_data.clone()))
+            }
+            _ => None,
+        };
+        let latency = self.latency(m.from, m.to);
+        if self.chance(self.net.duplicate_per_mille) {
+            let extra = self.latency(m.from, m.to) * 3;
+            let copy = Event::Deliver(Box::new(m.clone()), image.clone());
+            self.schedule(latency + extra, copy);
+        }
+        self.schedule(latency, Event::Deliver(Box::new(m), image));
+    }
+
+    fn latency(&mut self, from: NodeId, to: NodeId) -> u64 {
+        let mut us = self.rng.u64(100..2_000);
+        if self.chance(self.net.delay_per_mille) {
+            us += self.rng.u64(5 * MS..40 * MS);
+        }
+        if self.slow.contains(&from) || self.slow.contains(&to) {
+            us *= 3;
+        }
+        us
+    }
+
+    pub fn chance(&mut self, per_mille: u32) -> bool {
+        per_mille > 0 && self.rng.u32(0..1_000) < per_mille
+    }
+}

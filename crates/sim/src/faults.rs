@@ -1,0 +1,255 @@
+//! Fault injection: a random plan of network, crash, pause, slow-node,
+//! membership and leadership-transfer events during the fault phase, then
+//! a full heal.
+
+use crate::cluster::{Cluster, Event};
+use crate::options::MS;
+use quorate_core::{ConfChange, ConfChangeOp, ConfChangeTransition, NodeId, Role};
+
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Cut the given directed links.
+    Partition(Vec<(NodeId, NodeId)>),
+    /// Restore every link.
+    HealNetwork,
+    /// Change drop / duplicate / delay rates (per mille).
+    Weather(u32, u32, u32),
+    Crash(NodeId),
+    Restart(NodeId),
+    Pause(NodeId, u64),
+    Resume(NodeId, u64),
+    Slow(NodeId),
+    Membership,
+    Transfer,
+    /// End of the fault phase: heal everything, restart everyone.
+    HealAll,
+}
+
+pub fn schedule_plan(cluster: &mut Cluster) {
+    let faults = cluster.options.faults;
+    let phase = cluster.options.fault_phase_us;
+    if faults.any() {
+        let count = cluster.rng.u64(6..24);
+        for _ in 0..count {
+            let at = cluster.rng.u64(150 * MS..phase);
+            if let Some(fault) = pick(cluster) {
+                cluster.schedule(at, Event::Fault(fault));
+            }
+        }
+    }
+    cluster.schedule(phase, Event::Fault(Fault::HealAll));
+}
+
+fn random_node(cluster: &mut Cluster) -> NodeId {
+    NodeId::new(cluster.rng.u64(1..=cluster.options.nodes + 1))
+}
+
+fn pick(cluster: &mut Cluster) -> Option<Fault> {
+    let faults = cluster.options.faults;
+    let mut menu: Vec<u8> = Vec::new();
+    if faults.network {
+        menu.extend([0, 0, 0, 1]);
+    }
+    if faults.crash {
+        menu.extend([2, 2, 3, 4]);
+    }
+    if faults.membership {
+        menu.extend([5, 5, 6]);
+    }
+    if menu.is_empty() {
+        return None;
+    }
+    let node = random_node(cluster);
+    let fault = match menu[cluster.rng.usize(0..menu.len())] {
+        0 => Fault::Partition(partition(cluster)),
+        1 => Fault::Weather(
+            cluster.rng.u32(0..150),
+            cluster.rng.u32(0..100),
+            cluster.rng.u32(0..300),
+        ),
+        2 => Fault::Crash(node),
+        3 => Fault::Pause(node, cluster.rng.u64(50 * MS..500 * MS)),
+        4 => Fault::Slow(node),
+        5 => Fault::Membership,
+        _ => Fault::Transfer,
+    };
+    Some(fault)
+}
+
+/// One of: isolate a node, split into two sides, or cut links one way.
+fn partition(cluster: &mut Cluster) -> Vec<(NodeId, NodeId)> {
+    let ids: Vec<NodeId> = cluster.nodes.keys().copied().collect();
+    let mut side: Vec<bool> = ids.iter().map(|_| cluster.rng.bool()).collect();
+    let shape = cluster.rng.u32(0..3);
+    if shape == 0 {
+        let lone = cluster.rng.usize(0..ids.len());
+        side = (0..ids.len()).map(|k| k == lone).collect();
+    }
+    let mut links = Vec::new();
+    for (a, &x) in ids.iter().enumerate() {
+        for (b, &y) in ids.iter().enumerate() {
+            if a != b && side[a] && !side[b] {
+                links.push((x, y));
+                if shape != 2 {
+                    links.push((y, x));
+                }
+            }
+        }
+    }
+    links
+}
+
+pub fn apply(cluster: &mut Cluster, fault: Fault) {
+    match fault {
+        Fault::Partition(links) => {
+            cluster.net.cut.extend(links);
+            let heal = cluster.rng.u64(50 * MS..600 * MS);
+            cluster.schedule(heal, Event::Fault(Fault::HealNetwork));
+        }
+        Fault::HealNetwork => cluster.net.cut.clear(),
+        Fault::Weather(drop, duplicate, delay) => {
+            cluster.net.drop_per_mille = drop;
+            cluster.net.duplicate_per_mille = duplicate;
+            cluster.net.delay_per_mille = delay;
+        }
+        Fault::Crash(id) => crash(cluster, id),
+        Fault::Restart(id) => restart(cluster, id),
+        Fault::Pause(id, us) => {
+            if !cluster.is_paused(id) {
+                cluster.paused_until.insert(id, cluster.now + us);
+                cluster.schedule(us, Event::Fault(Fault::Resume(id, us)));
+            }
+        }
+        Fault::Resume(id, us) => cluster.resume(id, us),
+        Fault::Slow(id) => {
+            if !cluster.slow.remove(&id) {
+                cluster.slow.insert(id);
+            }
+        }
+        Fault::Membership => change_membership(cluster),
+        Fault::Transfer => transfer(cluster),
+        Fault::HealAll => heal_all(cluster),
+    }
+}
+
+fn crash(cluster: &mut Cluster, id: NodeId) {
+    if !cluster.nodes[&id].is_up() {
+        return;
+    }
+    cluster.node(id).crash();
+    crate::clients::on_crash(cluster, id);
+    let down = cluster.rng.u64(10 * MS..400 * MS);
+    cluster.schedule(down, Event::Fault(Fault::Restart(id)));
+}
+
+fn restart(cluster: &mut Cluster, id: NodeId) {
+    if cluster.nodes[&id].is_up() {
+        return;
+    }
+    cluster.node(id).restart();
+    cluster.after_input(id);
+}
+
+/// Crashes land where they hurt most: sometimes between a Ready being
+/// handed out and its fsync completing.
+pub fn maybe_crash_in_fsync_window(cluster: &mut Cluster, id: NodeId) {
+    if !cluster.options.faults.crash || cluster.now >= cluster.options.fault_phase_us {
+        return;
+    }
+    if cluster.chance(3) {
+        crash(cluster, id);
+    }
+}
+
+fn heal_all(cluster: &mut Cluster) {
+    cluster.net = Default::default();
+    cluster.slow.clear();
+    let ids: Vec<NodeId> = cluster.nodes.keys().copied().collect();
+    for id in ids {
+        if let Some(until) = cluster.paused_until.get(&id).copied() {
+            let paused_for = until.saturating_sub(cluster.now);
+            cluster.resume(id, paused_for);
+        }
+        restart(cluster, id);
+    }
+}
+
+/// The up node that leads the highest term, if any.
+pub fn current_leader(cluster: &Cluster) -> Option<NodeId> {
+    cluster
+        .nodes
+        .values()
+        .filter_map(|n| n.raw.as_ref().map(|r| (n.id, r)))
+        .filter(|(_, r)| r.role() == Role::Leader)
+        .max_by_key(|(_, r)| r.term())
+        .map(|(id, _)| id)
+}
+
+fn change_membership(cluster: &mut Cluster) {
+    let Some(leader) = current_leader(cluster) else {
+        return;
+    };
+    if cluster.is_paused(leader) {
+        return;
+    }
+    let conf = cluster.node(leader).raw().conf_state().clone();
+    let all: Vec<NodeId> = cluster.nodes.keys().copied().collect();
+    let outsiders: Vec<NodeId> = all
+        .iter()
+        .copied()
+        .filter(|id| !conf.contains(*id))
+        .collect();
+    let learners: Vec<NodeId> = conf.learners.iter().copied().collect();
+    let voters: Vec<NodeId> = conf.voters.iter().copied().collect();
+    let nominal = cluster.options.nodes as usize;
+    let change = if conf.is_joint() {
+        ConfChange::leave_joint()
+    } else if let (Some(&learner), true) = (learners.first(), cluster.rng.bool()) {
+        if voters.len() >= nominal && cluster.rng.bool() {
+            let victim = voters[cluster.rng.usize(0..voters.len())];
+            let transition = if cluster.rng.bool() {
+                ConfChangeTransition::Auto
+            } else {
+                ConfChangeTransition::JointExplicit
+            };
+            ConfChange {
+                ops: vec![
+                    ConfChangeOp::AddVoter(learner),
+                    ConfChangeOp::Remove(victim),
+                ],
+                transition,
+            }
+        } else {
+            ConfChange::single(ConfChangeOp::AddVoter(learner))
+        }
+    } else if let (Some(&outsider), true) = (outsiders.first(), cluster.rng.bool()) {
+        ConfChange::single(ConfChangeOp::AddLearner(outsider))
+    } else if voters.len() > nominal.saturating_sub(1).max(1) {
+        let victim = voters[cluster.rng.usize(0..voters.len())];
+        ConfChange::single(ConfChangeOp::Remove(victim))
+    } else {
+        return;
+    };
+    let _ = cluster.node(leader).raw().propose_conf_change(&change);
+    cluster.after_input(leader);
+}
+
+fn transfer(cluster: &mut Cluster) {
+    let Some(leader) = current_leader(cluster) else {
+        return;
+    };
+    if cluster.is_paused(leader) {
+        return;
+    }
+    let voters: Vec<NodeId> = cluster
+        .node(leader)
+        .raw()
+        .conf_state()
+        .voters
+        .iter()
+        .copied()
+        .collect();
+    let target = voters[cluster.rng.usize(0..voters.len())];
+    let _ = cluster.node(leader).raw().transfer_leadership(target);
+    cluster.after_input(leader);
+}
