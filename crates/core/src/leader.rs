@@ -333,10 +333,46 @@ impl<S: LogStore> Raft<S> {
         }
         pr.read_round_acked = pr.read_round_acked.max(resp.read_round);
         let behind = pr.match_index < last;
-        if behind {
+        // Everything is sent but not acknowledged: the appends may be lost,
+        // and with nothing new to send none would follow (§5.3: the leader
+        // retries until every follower stores every entry).
+        let all_in_flight = pr.state == ProgressState::Replicate && pr.next_index > last;
+        if behind && all_in_flight {
+            self.send_empty_append(from);
+        } else if behind {
             self.send_append(from);
         }
         self.advance_read_rounds();
+    }
+
+    /// Sends an append with no entries after `to`'s next_index - 1: the
+    /// follower confirms it holds everything sent, or rejects it and the
+    /// leader probes back from the hint.
+    fn send_empty_append(&mut self, to: NodeId) {
+        let commit = self.log.commit_index();
+        let Some(next) = self
+            .leader_state()
+            .and_then(|ls| ls.progress.get(&to))
+            .map(|pr| pr.next_index)
+        else {
+            return;
+        };
+        let prev_index = next.prev();
+        let Ok(prev_term) = self.log.term(prev_index) else {
+            return;
+        };
+        if let Some(pr) = self
+            .leader_state_mut()
+            .and_then(|ls| ls.progress.get_mut(&to))
+        {
+            pr.commit_sent = pr.commit_sent.max(commit.min(prev_index));
+        }
+        let request = AppendRequest {
+            prev_log: EntryId::new(prev_term, prev_index),
+            entries: Vec::new(),
+            leader_commit: commit,
+        };
+        self.send(to, MessageBody::AppendRequest(request));
     }
 
     /// Starts a leadership transfer to `target` (thesis §3.10).
