@@ -26,6 +26,9 @@
 //! (placed set, value) pair it has reached and never enters one twice. This
 //! turns the factorial search into one bounded by the number of reachable
 //! pairs, which is small when few operations overlap.
+//! The memo is a hash set that is only ever asked "seen before?", never
+//! iterated, so its per-process hash seed cannot change a verdict or a
+//! report: the search stays deterministic.
 //!
 //! Indeterminate operations have no return event: nothing forces them to
 //! take effect, and any answer matches. The search succeeds as soon as every
