@@ -63,6 +63,8 @@ pub enum CorruptReason {
     HeaderSequence { expected: u64, found: u64 },
     #[error("file is shorter than a segment header")]
     HeaderTruncated,
+    #[error("file is shorter than its preallocated size; something truncated it")]
+    FileShortened,
     #[error("frame header is damaged (magic or checksum)")]
     FrameHeader,
     #[error("frame runs past the end of the file")]

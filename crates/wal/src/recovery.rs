@@ -179,6 +179,26 @@ fn check_header(
     seq: u64,
     options: &WalOptions,
 ) -> Result<(), WalOpenError> {
+    check_identity(path, buf, seq, options).and_then(|header| {
+        // Segments are preallocated and their size fsynced before they get
+        // a name, so neither a crash nor a torn write can shorten one.
+        if (buf.len() as u64) < header.segment_bytes {
+            return Err(corrupt(
+                path,
+                buf.len() as u64,
+                CorruptReason::FileShortened,
+            ));
+        }
+        Ok(())
+    })
+}
+
+fn check_identity(
+    path: &Path,
+    buf: &[u8],
+    seq: u64,
+    options: &WalOptions,
+) -> Result<SegmentHeader, WalOpenError> {
     let header = match SegmentHeader::decode(buf) {
         Ok(header) => header,
         Err(HeaderError::Corrupt(reason)) => return Err(corrupt(path, 0, reason)),
@@ -211,7 +231,7 @@ fn check_header(
             found: header.cluster_id,
         });
     }
-    Ok(())
+    Ok(header)
 }
 
 /// Parses and fully verifies the frame at `pos` without applying it.

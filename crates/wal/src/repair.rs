@@ -68,7 +68,7 @@ impl Wal {
             if report.backup_dir.is_none() {
                 report.backup_dir = Some(backup(fs.as_ref(), dir)?);
             }
-            report.segments_removed += cut(fs.as_ref(), dir, &file, offset)?;
+            report.segments_removed += cut(fs.as_ref(), dir, &file, offset, options.segment_bytes)?;
             report.cuts.push((file, offset));
         }
         match recover(fs.as_ref(), dir, options) {
@@ -128,7 +128,13 @@ fn backup(fs: &dyn FileSystem, dir: &Path) -> Result<PathBuf, WalRepairError> {
 
 /// Discards `file` from `offset` on, and every later segment. Damage in the
 /// header or checkpoint frame removes the whole segment.
-fn cut(fs: &dyn FileSystem, dir: &Path, file: &Path, offset: u64) -> Result<u64, WalRepairError> {
+fn cut(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    file: &Path,
+    offset: u64,
+    segment_bytes: u64,
+) -> Result<u64, WalRepairError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| WalRepairError::Io { path, source }
@@ -158,7 +164,7 @@ fn cut(fs: &dyn FileSystem, dir: &Path, file: &Path, offset: u64) -> Result<u64,
         let handle = fs.open(file).map_err(io(file))?;
         let len = handle.size_bytes().map_err(io(file))?;
         handle.set_len(offset).map_err(io(file))?;
-        handle.set_len(len).map_err(io(file))?;
+        handle.set_len(len.max(segment_bytes)).map_err(io(file))?;
         handle.sync_all().map_err(io(file))?;
     }
     Ok(removed)
