@@ -18,6 +18,8 @@ pub(crate) struct Network {
     pub(crate) queue: VecDeque<Message>,
     /// Links (from, to) that drop every message.
     pub(crate) cut: BTreeSet<(NodeId, NodeId)>,
+    /// Message kinds (`MessageBody::kind_name`) dropped on every link.
+    pub(crate) blocked: BTreeSet<&'static str>,
     pub(crate) applied: BTreeMap<NodeId, Vec<Entry>>,
     pub(crate) reads: BTreeMap<NodeId, Vec<ReadState>>,
     pub(crate) dropped_reads: BTreeMap<NodeId, Vec<u64>>,
@@ -43,6 +45,7 @@ impl Network {
             nodes: BTreeMap::new(),
             queue: VecDeque::new(),
             cut: BTreeSet::new(),
+            blocked: BTreeSet::new(),
             applied: BTreeMap::new(),
             reads: BTreeMap::new(),
             dropped_reads: BTreeMap::new(),
@@ -55,14 +58,27 @@ impl Network {
     }
 
     pub(crate) fn add_node(&mut self, id: NodeId, conf: ConfState, tune: impl Fn(&mut Config)) {
+        self.add_node_with_log(id, conf, &[], HardState::default(), tune);
+    }
+
+    /// Adds (or replaces) member `id` restarting from a durable log that
+    /// already holds `entries` and `hard_state`, as after a crash.
+    pub(crate) fn add_node_with_log(
+        &mut self,
+        id: NodeId,
+        conf: ConfState,
+        entries: &[Entry],
+        hard_state: HardState,
+        tune: impl Fn(&mut Config),
+    ) {
         let mut config = Config::new(id);
         tune(&mut config);
-        let store = MemStore::new(SnapshotMeta {
+        let mut store = MemStore::new(SnapshotMeta {
             last: EntryId::default(),
             conf_state: conf,
         });
-        let node =
-            RawNode::new(config, store, HardState::default(), Index::ZERO).expect("valid config");
+        store.append(entries);
+        let node = RawNode::new(config, store, hard_state, Index::ZERO).expect("valid config");
         self.nodes.insert(id, node);
     }
 
@@ -112,7 +128,7 @@ impl Network {
         let Some(m) = self.queue.pop_front() else {
             return false;
         };
-        if self.cut.contains(&(m.from, m.to)) {
+        if self.cut.contains(&(m.from, m.to)) || self.blocked.contains(m.body.kind_name()) {
             return true;
         }
         if let Some(node) = self.nodes.get_mut(&m.to) {
@@ -137,6 +153,32 @@ impl Network {
             }
         }
         panic!("network did not stabilize");
+    }
+
+    /// Handles Readys and delivers messages one at a time until `done`
+    /// holds; panics if the network goes quiet first.
+    pub(crate) fn run_until(&mut self, done: impl Fn(&Network) -> bool) {
+        for _ in 0..100_000 {
+            if done(self) {
+                return;
+            }
+            let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+            let handled = ids.into_iter().any(|id| self.handle_ready(id));
+            if !handled && !self.deliver_one() {
+                panic!("network went quiet before the condition held");
+            }
+        }
+        panic!("condition never held");
+    }
+
+    /// Steps `m` into its recipient, handles the Ready it produces and
+    /// returns the messages that Ready sent (they are not queued).
+    pub(crate) fn step_collect(&mut self, m: Message) -> Vec<Message> {
+        let to = m.to;
+        self.node_mut(to).step(m).expect("well-formed message");
+        let queued = self.queue.len();
+        self.handle_ready(to);
+        self.queue.split_off(queued).into()
     }
 
     pub(crate) fn tick(&mut self, id: NodeId, ticks: u32) {
@@ -176,6 +218,24 @@ impl Network {
         self.cut.insert((b, a));
     }
 
+    /// Cuts every link between a member of `a` and a member of `b`.
+    pub(crate) fn partition(&mut self, a: &[NodeId], b: &[NodeId]) {
+        for &x in a {
+            for &y in b {
+                self.cut_link(x, y);
+            }
+        }
+    }
+
+    /// The index `id` was told to read at for `request`, if answered.
+    pub(crate) fn read_answer(&self, id: NodeId, request: u64) -> Option<Index> {
+        self.reads
+            .get(&id)?
+            .iter()
+            .find(|r| r.request == request)
+            .map(|r| r.index)
+    }
+
     pub(crate) fn heal(&mut self) {
         self.cut.clear();
     }
@@ -212,11 +272,57 @@ impl Network {
             .collect()
     }
 
+    /// AppendRequests sent so far to `to`.
+    pub(crate) fn appends_to(&self, to: NodeId) -> Vec<&AppendRequest> {
+        self.sent
+            .iter()
+            .filter(|m| m.to == to)
+            .filter_map(|m| match &m.body {
+                MessageBody::AppendRequest(req) => Some(req),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Messages sent so far of one kind.
     pub(crate) fn sent_kind(&self, kind: &str) -> Vec<&Message> {
         self.sent
             .iter()
             .filter(|m| m.body.kind_name() == kind)
             .collect()
+    }
+}
+
+/// A log of normal entries from index 1 with the given terms, each carrying
+/// its index as payload.
+pub(crate) fn log_with_terms(terms: &[u64]) -> Vec<Entry> {
+    terms
+        .iter()
+        .zip(1u64..)
+        .map(|(&term, index)| Entry {
+            term: Term::new(term),
+            index: idx(index),
+            kind: EntryKind::Normal,
+            data: bytes::Bytes::from(index.to_le_bytes().to_vec()),
+        })
+        .collect()
+}
+
+/// A durable hard state at `term` with no vote, committed through `commit`.
+pub(crate) fn hard_state(term: u64, commit: u64) -> HardState {
+    HardState {
+        current_term: Term::new(term),
+        voted_for: NodeId::NONE,
+        commit_index: idx(commit),
+    }
+}
+
+/// A message from `from` to `to` at `term`.
+pub(crate) fn msg(from: u64, to: u64, term: u64, body: MessageBody) -> Message {
+    Message {
+        from: n(from),
+        to: n(to),
+        term: Term::new(term),
+        body,
     }
 }
