@@ -30,6 +30,7 @@ impl Inflights {
         self.window.len() >= self.msgs_max || self.bytes >= self.bytes_max
     }
 
+    #[cfg(test)]
     pub(crate) fn count(&self) -> usize {
         self.window.len()
     }

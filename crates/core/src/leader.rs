@@ -396,8 +396,9 @@ impl<S: LogStore> Raft<S> {
             elapsed_ticks: 0,
             timeout_now_sent: false,
         });
-        // The target will win without waiting out our lease: stop lease reads.
-        ls.lease_until_tick = 0;
+        // The target will win without waiting out our lease: no more lease
+        // reads in this term.
+        ls.lease_revoked = true;
         let caught_up = ls
             .progress
             .get(&target)

@@ -176,15 +176,22 @@ impl<S: LogStore> Raft<S> {
 
     /// Moves to `term` (if newer) and forgets the leader and candidacy.
     fn reset(&mut self, term: Term) {
+        // Refusals of held reads go out in the term they were asked in.
+        self.drop_leader_reads();
         if term != self.term {
             assert!(term > self.term, "term regressed: {} -> {term}", self.term);
             self.term = term;
             self.voted_for = NodeId::NONE;
+            // An acknowledgement from an older term must not leave after we
+            // move on: a new leader may truncate the entries it covers
+            // before they are durable. Dropping is always safe.
+            self.msgs.retain(|m| m.term >= term);
+            self.msgs_after_persist.retain(|m| m.term >= term);
         }
         let old_leader = self.leader;
         self.leader = NodeId::NONE;
         self.reset_election_timer();
-        self.drop_leader_reads();
+
         if old_leader != NodeId::NONE {
             self.drop_forwarded_reads();
         }

@@ -387,9 +387,7 @@ impl<S: LogStore> RawNode<S> {
                     })
                     .collect(),
                 ls.transfer.map(|t| t.target),
-                raft.config.check_quorum
-                    && ls.transfer.is_none()
-                    && raft.ticks_total < ls.lease_until_tick,
+                raft.config.check_quorum && ls.lease_valid(raft.ticks_total),
             ),
             _ => (Vec::new(), None, false),
         };

@@ -25,8 +25,7 @@ impl<S: LogStore> Raft<S> {
     /// in `dropped_reads` if leadership changed first).
     pub(crate) fn read_index(&mut self, request: u64, mode: ReadMode) -> Result<(), ReadError> {
         if matches!(self.role, RoleState::Leader(_)) {
-            self.leader_read(request, self.id, mode == ReadMode::Lease);
-            return Ok(());
+            return self.leader_read(request, self.id, mode == ReadMode::Lease);
         }
         if self.leader.is_none() {
             return Err(ReadError::NoLeader);
@@ -47,7 +46,9 @@ impl<S: LogStore> Raft<S> {
 
     pub(crate) fn handle_read_index_request(&mut self, from: NodeId, req: ReadIndexRequest) {
         if matches!(self.role, RoleState::Leader(_)) {
-            self.leader_read(req.request, from, false);
+            if self.leader_read(req.request, from, false).is_err() {
+                self.reject_read(req.request, from);
+            }
         } else {
             let resp = ReadIndexResponse {
                 request: req.request,
@@ -70,33 +71,32 @@ impl<S: LogStore> Raft<S> {
         }
     }
 
-    fn leader_read(&mut self, request: u64, from: NodeId, lease: bool) {
+    /// Serves, queues or refuses (queue full) a read on the leader.
+    fn leader_read(&mut self, request: u64, from: NodeId, lease: bool) -> Result<(), ReadError> {
         let commit = self.log.commit_index();
         let committed_in_term = self.log.term(commit).ok() == Some(self.term);
         let single_voter = self.conf.voters.len() == 1 && !self.conf.is_joint();
         let (tick, stale_bug) = (self.ticks_total, self.bug(PlantedBug::StaleReadIndex));
         let (queue_max, check_quorum) = (self.config.read_queue_max, self.config.check_quorum);
+        let full = Err(ReadError::QueueFull { limit: queue_max });
         let Some(ls) = self.leader_state_mut() else {
-            return;
+            return Err(ReadError::NoLeader);
         };
         if !committed_in_term {
             // Thesis §6.4 step 1: wait for this term's no-op to commit.
             if ls.reads_before_commit.len() >= queue_max {
-                self.reject_read(request, from);
-                return;
+                return full;
             }
             ls.reads_before_commit.push((request, from, lease));
-            return;
+            return Ok(());
         }
-        let lease_valid =
-            lease && check_quorum && ls.transfer.is_none() && tick < ls.lease_until_tick;
+        let lease_valid = lease && check_quorum && ls.lease_valid(tick);
         if single_voter || lease_valid || stale_bug {
             self.answer_read(request, from, commit);
-            return;
+            return Ok(());
         }
         if ls.reads.len() >= queue_max {
-            self.reject_read(request, from);
-            return;
+            return full;
         }
         // Thesis §6.4 step 2-3: a fresh heartbeat round confirms leadership.
         let round = ls.read_round + 1;
@@ -107,6 +107,7 @@ impl<S: LogStore> Raft<S> {
             round,
         });
         self.broadcast_heartbeat();
+        Ok(())
     }
 
     fn answer_read(&mut self, request: u64, from: NodeId, index: Index) {
@@ -152,7 +153,7 @@ impl<S: LogStore> Raft<S> {
                 break;
             }
             ls.rounds_sent.pop_front();
-            if ls.transfer.is_none() {
+            if !ls.lease_revoked {
                 // Voters refuse elections for election_ticks after hearing
                 // from us (their clocks); shrink by the drift bound.
                 ls.lease_until_tick = ls.lease_until_tick.max(sent_tick + election_ticks - drift);
@@ -181,7 +182,9 @@ impl<S: LogStore> Raft<S> {
         };
         let waiting = std::mem::take(&mut ls.reads_before_commit);
         for (request, from, lease) in waiting {
-            self.leader_read(request, from, lease);
+            if self.leader_read(request, from, lease).is_err() {
+                self.reject_read(request, from);
+            }
         }
     }
 

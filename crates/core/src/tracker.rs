@@ -47,6 +47,9 @@ pub(crate) struct LeaderState {
     pub(crate) reads_before_commit: Vec<(u64, NodeId, bool)>,
     /// Leader tick before which lease reads are safe; zero means no lease.
     pub(crate) lease_until_tick: u64,
+    /// Set once a transfer starts: a forced election may follow at any time
+    /// (TimeoutNow can arrive late), so no lease for the rest of the term.
+    pub(crate) lease_revoked: bool,
     /// Ticks since the last heartbeat broadcast.
     pub(crate) heartbeat_elapsed: u32,
 }
@@ -79,8 +82,14 @@ impl LeaderState {
             reads: VecDeque::new(),
             reads_before_commit: Vec::new(),
             lease_until_tick: 0,
+            lease_revoked: false,
             heartbeat_elapsed: 0,
         }
+    }
+
+    /// True while lease reads are safe at leader tick `tick`.
+    pub(crate) fn lease_valid(&self, tick: u64) -> bool {
+        !self.lease_revoked && tick < self.lease_until_tick
     }
 
     /// The highest index replicated on a quorum of `conf`'s voters.

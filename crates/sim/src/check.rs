@@ -31,6 +31,12 @@ pub struct Checker {
     leaders: BTreeMap<Term, NodeId>,
     /// The one entry every node applied at each index.
     applied: BTreeMap<Index, (Term, Option<u64>)>,
+    /// For each applied index, the highest term any node had reached when
+    /// it was first applied: it was committed in that term or earlier, so
+    /// every leader of a later term must hold it (§5.4).
+    committed_by_term: BTreeMap<Index, Term>,
+    /// The highest term any node has shown.
+    term_high_water: Term,
     marks: BTreeMap<NodeId, Marks>,
     leader_marks: BTreeMap<NodeId, LeaderMark>,
     /// The highest commit index any node has shown: every entry through it
@@ -49,6 +55,7 @@ impl Checker {
         let Some(raw) = node.raw.as_ref() else { return };
         let (id, term) = (node.id, raw.term());
         self.commit_high_water = self.commit_high_water.max(raw.commit_index());
+        self.term_high_water = self.term_high_water.max(term);
         let marks = Marks {
             incarnation: node.incarnation,
             term,
@@ -128,9 +135,15 @@ impl Checker {
     fn check_completeness(&mut self, now: u64, node: &SimNode) {
         let raw = node.raw.as_ref().expect("checked up");
         let first = raw.status().first_index;
+        let leader_term = raw.term();
         let mut missing = None;
         for (&index, &(term, _)) in self.applied.range(first..) {
-            if raw.term_at(index) != Some(term) {
+            let committed_by = self
+                .committed_by_term
+                .get(&index)
+                .copied()
+                .unwrap_or_default();
+            if committed_by < leader_term && raw.term_at(index) != Some(term) {
                 missing = Some((index, term));
                 break;
             }
@@ -160,13 +173,15 @@ impl Checker {
             Some(_) => {}
             None => {
                 self.applied.insert(entry.index, applied);
+                self.committed_by_term
+                    .insert(entry.index, self.term_high_water);
             }
         }
     }
 
     /// Durability before dependent messages (Figure 2): a granted vote and
     /// an acknowledged append must already be on disk when they leave.
-    pub fn check_send(&mut self, node: &SimNode, m: &Message) {
+    pub fn check_send(&mut self, now: u64, node: &SimNode, m: &Message) {
         match &m.body {
             MessageBody::VoteResponse(resp) if resp.granted && !resp.pre_vote => {
                 // Durable means: this vote, or a later term (which rules out
@@ -176,7 +191,7 @@ impl Checker {
                     hs.current_term > m.term || (hs.current_term == m.term && hs.voted_for == m.to);
                 if !durable {
                     self.violation(format!(
-                        "{} granted its term-{} vote to {} before persisting it (durable: term {}, vote {})",
+                        "t={now}: {} granted its term-{} vote to {} before persisting it (durable: term {}, vote {})",
                         m.from, m.term, m.to, hs.current_term, hs.voted_for
                     ));
                 }
@@ -186,7 +201,7 @@ impl Checker {
                 let durable_last = quorate_core::LogStore::last_index(raw.store());
                 if durable_last < *match_index {
                     self.violation(format!(
-                        "{} acknowledged entries through {match_index} with only {durable_last} durable",
+                        "t={now}: {} acknowledged entries through {match_index} with only {durable_last} durable",
                         m.from
                     ));
                 }

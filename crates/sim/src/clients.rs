@@ -10,7 +10,7 @@ use crate::node::AppliedEntry;
 use crate::options::MS;
 use quorate_core::{EntryId, Index, NodeId, ProposeError, ReadMode, ReadState};
 
-const CLIENT_TIMEOUT_US: u64 = 400 * MS;
+const CLIENT_TIMEOUT_US: u64 = 80 * MS;
 
 #[derive(Clone, Copy, Debug)]
 pub enum ClientEvent {

@@ -53,6 +53,8 @@ pub struct Cluster {
     pub steps: u64,
     /// Compaction keeps at most this many applied entries in the log.
     pub compact_threshold: u64,
+    /// The term each node last led, to notice new leaderships.
+    led_term: BTreeMap<NodeId, quorate_core::Term>,
 }
 
 impl Cluster {
@@ -103,6 +105,7 @@ impl Cluster {
             checker: Checker::default(),
             steps: 0,
             compact_threshold,
+            led_term: BTreeMap::new(),
         };
         cluster.schedule_start();
         cluster
@@ -137,6 +140,9 @@ impl Cluster {
         let event = self.events.remove(&(time, seq)).expect("event exists");
         self.now = time;
         self.steps += 1;
+        if self.options.trace {
+            self.trace(&event);
+        }
         self.handle(event);
         true
     }
@@ -150,6 +156,32 @@ impl Cluster {
             Event::Fault(fault) => crate::faults::apply(self, fault),
             Event::Compact(id) => self.on_compact(id),
         }
+    }
+
+    fn trace(&self, event: &Event) {
+        let node_id = match event {
+            Event::Tick(_) => return,
+            Event::Deliver(m, _) => m.to,
+            Event::Persist(id, _) | Event::Compact(id) => *id,
+            _ => NodeId::NONE,
+        };
+        let state = self
+            .nodes
+            .get(&node_id)
+            .and_then(|n| n.raw.as_ref())
+            .map(|raw| {
+                let durable = quorate_core::LogStore::last_index(raw.store());
+                format!(
+                    "[{} {} t{} commit {} last {} durable {}]",
+                    node_id,
+                    raw.role(),
+                    raw.term().get(),
+                    raw.commit_index(),
+                    raw.last_index(),
+                    durable
+                )
+            });
+        println!("{:>9} {:?} {}", self.now, event, state.unwrap_or_default());
     }
 
     pub fn is_paused(&self, id: NodeId) -> bool {
@@ -266,6 +298,7 @@ impl Cluster {
         }
         let now = self.now;
         self.checker.check_node(now, &self.nodes[&id]);
+        self.notice_new_leader(id);
         let fsync_us = self.fsync_latency(id);
         let Some((immediate, _)) = self.node(id).take_ready(now + fsync_us) else {
             return;
@@ -276,6 +309,19 @@ impl Cluster {
             self.send(m);
         }
         crate::faults::maybe_crash_in_fsync_window(self, id);
+    }
+
+    fn notice_new_leader(&mut self, id: NodeId) {
+        let Some(raw) = self.nodes[&id].raw.as_ref() else {
+            return;
+        };
+        if raw.role() != quorate_core::Role::Leader {
+            return;
+        }
+        let term = raw.term();
+        if self.led_term.insert(id, term) != Some(term) {
+            crate::faults::on_new_leader(self, id);
+        }
     }
 
     fn fsync_latency(&mut self, id: NodeId) -> u64 {
@@ -289,7 +335,7 @@ impl Cluster {
 
     /// Puts a message on the network, subject to the current faults.
     pub fn send(&mut self, m: Message) {
-        self.checker.check_send(&self.nodes[&m.from], &m);
+        self.checker.check_send(self.now, &self.nodes[&m.from], &m);
         if self.net.cut.contains(&(m.from, m.to)) || self.chance(self.net.drop_per_mille) {
             if matches!(m.body, MessageBody::InstallSnapshot(_)) {
                 self.report_snapshot(m.from, m.to, false);

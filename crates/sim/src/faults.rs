@@ -29,7 +29,7 @@ pub fn schedule_plan(cluster: &mut Cluster) {
     let faults = cluster.options.faults;
     let phase = cluster.options.fault_phase_us;
     if faults.any() {
-        let count = cluster.rng.u64(6..24);
+        let count = cluster.rng.u64(10..40);
         for _ in 0..count {
             let at = cluster.rng.u64(150 * MS..phase);
             if let Some(fault) = pick(cluster) {
@@ -120,7 +120,13 @@ pub fn apply(cluster: &mut Cluster, fault: Fault) {
                 cluster.schedule(us, Event::Fault(Fault::Resume(id, us)));
             }
         }
-        Fault::Resume(id, us) => cluster.resume(id, us),
+        // Only the pause that scheduled this resume (healing may have
+        // resumed the node already).
+        Fault::Resume(id, us) => {
+            if cluster.paused_until.get(&id) == Some(&cluster.now) {
+                cluster.resume(id, us);
+            }
+        }
         Fault::Slow(id) => {
             if !cluster.slow.remove(&id) {
                 cluster.slow.insert(id);
@@ -158,6 +164,27 @@ pub fn maybe_crash_in_fsync_window(cluster: &mut Cluster, id: NodeId) {
     }
     if cluster.chance(3) {
         crash(cluster, id);
+    }
+}
+
+/// The nemesis picks on fresh leaders: crashing or isolating one before its
+/// first entries spread is what builds Figure 8's logs.
+pub fn on_new_leader(cluster: &mut Cluster, id: NodeId) {
+    let faults = cluster.options.faults;
+    if cluster.now >= cluster.options.fault_phase_us {
+        return;
+    }
+    if faults.crash && cluster.chance(120) {
+        let delay = cluster.rng.u64(0..3 * MS);
+        cluster.schedule(delay, Event::Fault(Fault::Crash(id)));
+    } else if faults.network && cluster.chance(120) {
+        let delay = cluster.rng.u64(0..5 * MS);
+        let others: Vec<NodeId> = cluster.nodes.keys().copied().filter(|&o| o != id).collect();
+        let links = others
+            .into_iter()
+            .flat_map(|o| [(id, o), (o, id)])
+            .collect();
+        cluster.schedule(delay, Event::Fault(Fault::Partition(links)));
     }
 }
 

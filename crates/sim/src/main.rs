@@ -43,6 +43,9 @@ struct Args {
     /// With --bug, keep running after the first failing seed.
     #[arg(long)]
     keep_going: bool,
+    /// Print every event of the run (use with --seed).
+    #[arg(long)]
+    trace: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -77,7 +80,10 @@ fn main() -> ExitCode {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     quiet_panics();
-    let make = |seed| RunOptions::new(seed, args.nodes, args.faults, args.bug);
+    let make = |seed| RunOptions {
+        trace: args.trace,
+        ..RunOptions::new(seed, args.nodes, args.faults, args.bug)
+    };
     let stop_early = args.bug.is_some() && !args.keep_going;
     let summary = run_seeds(first, count, threads, stop_early, &make);
     for report in &summary.failures {

@@ -67,6 +67,8 @@ pub struct RunOptions {
     pub fault_phase_us: u64,
     /// After healing: how long until a leader and convergence are required.
     pub heal_phase_us: u64,
+    /// Print every event (for replaying one seed).
+    pub trace: bool,
 }
 
 impl RunOptions {
@@ -78,6 +80,7 @@ impl RunOptions {
             bug,
             fault_phase_us: 2_000 * MS,
             heal_phase_us: 3_000 * MS,
+            trace: false,
         }
     }
 
