@@ -25,48 +25,74 @@ use std::time::{Duration, Instant};
 
 const SEGMENT_BYTES: u64 = 64 << 20;
 
-struct Result {
+#[derive(Default)]
+struct Totals {
     steps: u64,
     payload_bytes: u64,
     elapsed: Duration,
     syncs: u64,
-    latency_us: Histogram<u64>,
+    latency_us: Option<Histogram<u64>>,
 }
 
-impl Result {
+impl Totals {
     fn mib_per_sec(&self) -> f64 {
         self.payload_bytes as f64 / (1 << 20) as f64 / self.elapsed.as_secs_f64()
     }
-}
 
-fn bench_dir() -> (Option<tempfile::TempDir>, PathBuf) {
-    match std::env::var_os("QUORATE_WAL_BENCH_DIR") {
-        Some(dir) => {
-            let dir = tempfile::tempdir_in(dir).expect("bench dir");
-            let path = dir.path().to_path_buf();
-            (Some(dir), path)
-        }
-        None => {
-            let dir = tempfile::tempdir().expect("tempdir");
-            let path = dir.path().to_path_buf();
-            (Some(dir), path)
-        }
+    fn record(&mut self, micros: u64) {
+        let histogram = self
+            .latency_us
+            .get_or_insert_with(|| Histogram::new(3).expect("histogram"));
+        histogram.record(micros.max(1)).expect("record");
+    }
+
+    fn quantile(&self, q: f64) -> u64 {
+        self.latency_us
+            .as_ref()
+            .map_or(0, |h| h.value_at_quantile(q))
     }
 }
 
-fn run_wal(dir: &Path, groups: u64, entry_bytes: usize, budget: Duration) -> Result {
+/// How a step reaches the WAL.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One batch holding every group's entry (what the runtime's driver does).
+    StepBatch,
+    /// One batch per group, submitted back to back; the writer coalesces.
+    BatchPerGroup,
+}
+
+struct WalCase {
+    wal: Wal,
+    next_index: u64,
+}
+
+fn open_wal(dir: &Path) -> WalCase {
     let mut options = WalOptions::new(NodeId::new(1), 1);
     options.segment_bytes = SEGMENT_BYTES;
-    let wal = Wal::open(dir, options).expect("open");
-    let data = Bytes::from(vec![0xA5u8; entry_bytes]);
-    let mut latency_us = Histogram::<u64>::new(3).expect("histogram");
+    WalCase {
+        wal: Wal::open(dir, options).expect("open"),
+        next_index: 1,
+    }
+}
+
+fn run_wal(
+    case: &mut WalCase,
+    mode: Mode,
+    groups: u64,
+    data: &Bytes,
+    budget: Duration,
+    totals: &mut Totals,
+) {
     let (sender, receiver) = mpsc::channel::<Instant>();
+    let syncs_before = case.wal.stats().syncs;
     let start = Instant::now();
-    let mut steps = 0u64;
     while start.elapsed() < budget {
-        let index = Index::new(steps + 1);
+        let index = Index::new(case.next_index);
+        case.next_index += 1;
+        let mut batch = WalBatch::new();
+        let submitted = Instant::now();
         for g in 0..groups {
-            let mut batch = WalBatch::new();
             let entry = Entry {
                 term: Term::new(1),
                 index,
@@ -74,30 +100,31 @@ fn run_wal(dir: &Path, groups: u64, entry_bytes: usize, budget: Duration) -> Res
                 data: data.clone(),
             };
             batch.append(GroupId::new(g + 1), &[entry]);
-            let sender = sender.clone();
-            let submitted = Instant::now();
-            wal.submit(batch, move |r| {
-                r.expect("durable");
-                let _ = sender.send(submitted);
-            })
-            .expect("submit");
+            if mode == Mode::BatchPerGroup || g + 1 == groups {
+                let sender = sender.clone();
+                let full = std::mem::take(&mut batch);
+                case.wal
+                    .submit(full, move |r| {
+                        r.expect("durable");
+                        let _ = sender.send(submitted);
+                    })
+                    .expect("submit");
+            }
         }
-        for _ in 0..groups {
+        let acks = if mode == Mode::BatchPerGroup {
+            groups
+        } else {
+            1
+        };
+        for _ in 0..acks {
             let submitted = receiver.recv().expect("ack");
-            let micros = submitted.elapsed().as_micros() as u64;
-            latency_us.record(micros.max(1)).expect("record");
+            totals.record(submitted.elapsed().as_micros() as u64);
         }
-        steps += 1;
+        totals.steps += 1;
+        totals.payload_bytes += groups * data.len() as u64;
     }
-    let elapsed = start.elapsed();
-    let syncs = wal.stats().syncs;
-    Result {
-        steps,
-        payload_bytes: steps * groups * entry_bytes as u64,
-        elapsed,
-        syncs,
-        latency_us,
-    }
+    totals.elapsed += start.elapsed();
+    totals.syncs += case.wal.stats().syncs - syncs_before;
 }
 
 fn preallocate(file: &std::fs::File, len: u64) {
@@ -107,51 +134,86 @@ fn preallocate(file: &std::fs::File, len: u64) {
     file.sync_all().expect("sync");
 }
 
-fn run_raw(dir: &Path, groups: u64, entry_bytes: usize, budget: Duration) -> Result {
-    let step_bytes = vec![0xA5u8; groups as usize * entry_bytes];
-    let mut latency_us = Histogram::<u64>::new(3).expect("histogram");
-    let mut file_no = 0;
-    let open = |n: u32| {
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .write(true)
-            .truncate(true)
-            .open(dir.join(format!("raw-{n}")))
-            .expect("raw file");
-        preallocate(&file, SEGMENT_BYTES);
-        file
-    };
-    let mut file = open(file_no);
-    let mut offset = 0u64;
+struct RawCase {
+    dir: PathBuf,
+    file: std::fs::File,
+    file_no: u32,
+    offset: u64,
+}
+
+fn open_raw(dir: &Path, n: u32) -> std::fs::File {
+    let path = dir.join(format!("raw-{n}"));
+    let file = OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .expect("raw file");
+    preallocate(&file, SEGMENT_BYTES);
+    file
+}
+
+fn run_raw(case: &mut RawCase, step_bytes: &[u8], budget: Duration, totals: &mut Totals) {
     let start = Instant::now();
-    let mut steps = 0u64;
-    let mut syncs = 0u64;
     while start.elapsed() < budget {
-        if offset + step_bytes.len() as u64 > SEGMENT_BYTES {
-            file_no += 1;
-            file = open(file_no);
-            offset = 0;
-            syncs += 1;
+        if case.offset + step_bytes.len() as u64 > SEGMENT_BYTES {
+            case.file_no += 1;
+            case.file = open_raw(&case.dir, case.file_no);
+            case.offset = 0;
+            totals.syncs += 1;
         }
         let t = Instant::now();
-        file.write_all_at(&step_bytes, offset).expect("write");
-        file.sync_data().expect("fdatasync");
-        latency_us
-            .record((t.elapsed().as_micros() as u64).max(1))
-            .expect("record");
-        offset += step_bytes.len() as u64;
-        steps += 1;
-        syncs += 1;
+        case.file
+            .write_all_at(step_bytes, case.offset)
+            .expect("write");
+        case.file.sync_data().expect("fdatasync");
+        totals.record(t.elapsed().as_micros() as u64);
+        case.offset += step_bytes.len() as u64;
+        totals.steps += 1;
+        totals.syncs += 1;
+        totals.payload_bytes += step_bytes.len() as u64;
     }
-    let elapsed = start.elapsed();
-    Result {
-        steps,
-        payload_bytes: steps * step_bytes.len() as u64,
-        elapsed,
-        syncs,
-        latency_us,
+    totals.elapsed += start.elapsed();
+}
+
+/// A fresh directory on the benchmarked disk, removed when dropped.
+fn bench_dir() -> (tempfile::TempDir, PathBuf) {
+    let dir = match std::env::var_os("QUORATE_WAL_BENCH_DIR") {
+        Some(base) => tempfile::tempdir_in(base).expect("bench dir"),
+        None => tempfile::tempdir().expect("tempdir"),
+    };
+    let path = dir.path().to_path_buf();
+    (dir, path)
+}
+
+/// Alternates WAL and raw in short slices so both see the same disk weather.
+fn run_case(mode: Mode, groups: u64, entry_bytes: usize, budget: Duration) -> (Totals, Totals) {
+    let (_wal_guard, wal_dir) = bench_dir();
+    let (_raw_guard, raw_dir) = bench_dir();
+    let mut wal_case = open_wal(&wal_dir);
+    let mut raw_case = RawCase {
+        file: open_raw(&raw_dir, 0),
+        dir: raw_dir,
+        file_no: 0,
+        offset: 0,
+    };
+    let data = Bytes::from(vec![0xA5u8; entry_bytes]);
+    let step_bytes = vec![0xA5u8; groups as usize * entry_bytes];
+    let (mut wal, mut raw) = (Totals::default(), Totals::default());
+    let slices = 8;
+    for _ in 0..slices {
+        run_wal(
+            &mut wal_case,
+            mode,
+            groups,
+            &data,
+            budget / slices,
+            &mut wal,
+        );
+        run_raw(&mut raw_case, &step_bytes, budget / slices, &mut raw);
     }
+    (wal, raw)
 }
 
 fn main() {
@@ -163,30 +225,35 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(2);
     let budget = Duration::from_secs(secs);
-    println!("| entry | groups | WAL MiB/s | raw MiB/s | ratio | WAL fsyncs/s | fsyncs/step | steps/s | WAL p50 µs | WAL p99 µs | raw p50 µs | raw p99 µs |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for entry_bytes in [64usize, 1024, 16 * 1024] {
-        for groups in [1u64, 8, 64] {
-            let (_wal_guard, wal_dir) = bench_dir();
-            let wal = run_wal(&wal_dir, groups, entry_bytes, budget);
-            drop(_wal_guard);
-            let (_raw_guard, raw_dir) = bench_dir();
-            let raw = run_raw(&raw_dir, groups, entry_bytes, budget);
-            drop(_raw_guard);
-            let secs = wal.elapsed.as_secs_f64();
-            println!(
-                "| {entry_bytes} B | {groups} | {:.1} | {:.1} | {:.0}% | {:.0} | {:.2} | {:.0} | {} | {} | {} | {} |",
-                wal.mib_per_sec(),
-                raw.mib_per_sec(),
-                100.0 * wal.mib_per_sec() / raw.mib_per_sec(),
-                wal.syncs as f64 / secs,
-                wal.syncs as f64 / wal.steps as f64,
-                wal.steps as f64 / secs,
-                wal.latency_us.value_at_quantile(0.5),
-                wal.latency_us.value_at_quantile(0.99),
-                raw.latency_us.value_at_quantile(0.5),
-                raw.latency_us.value_at_quantile(0.99),
-            );
+    for (mode, title) in [
+        (
+            Mode::StepBatch,
+            "one batch per step holding every group (driver usage)",
+        ),
+        (
+            Mode::BatchPerGroup,
+            "one batch per group per step, coalesced by the writer",
+        ),
+    ] {
+        println!("\n{title}\n");
+        println!("| entry | groups | WAL MiB/s | raw MiB/s | ratio | WAL fsyncs/s | fsyncs/step | WAL p50 µs | WAL p99 µs | raw p50 µs | raw p99 µs |");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
+        for entry_bytes in [64usize, 1024, 16 * 1024] {
+            for groups in [1u64, 8, 64] {
+                let (wal, raw) = run_case(mode, groups, entry_bytes, budget);
+                println!(
+                    "| {entry_bytes} B | {groups} | {:.1} | {:.1} | {:.0}% | {:.0} | {:.2} | {} | {} | {} | {} |",
+                    wal.mib_per_sec(),
+                    raw.mib_per_sec(),
+                    100.0 * wal.mib_per_sec() / raw.mib_per_sec(),
+                    wal.syncs as f64 / wal.elapsed.as_secs_f64(),
+                    wal.syncs as f64 / wal.steps as f64,
+                    wal.quantile(0.5),
+                    wal.quantile(0.99),
+                    raw.quantile(0.5),
+                    raw.quantile(0.99),
+                );
+            }
         }
     }
 }
