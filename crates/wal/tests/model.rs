@@ -119,7 +119,7 @@ fn run_crash_in_flight(seed: u64, batches: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn wal_matches_model_across_reopens_and_power_loss(seed in any::<u64>(), steps in 100usize..300) {
