@@ -274,8 +274,9 @@ impl Writer {
                     ..
                 } => state.install(snapshot.clone(), &mut self.usage),
             }
-            #[cfg(debug_assertions)]
-            state.check_invariants();
+            if cfg!(debug_assertions) {
+                state.check_invariants();
+            }
         }
     }
 }
