@@ -371,6 +371,15 @@ impl<S: LogStore> RawNode<S> {
         &self.raft.conf
     }
 
+    /// True while this node leads and its lease makes lease reads safe.
+    pub fn lease_valid(&self) -> bool {
+        let raft = &self.raft;
+        raft.config.check_quorum
+            && raft
+                .leader_state()
+                .is_some_and(|ls| ls.lease_valid(raft.ticks_total))
+    }
+
     /// Full status; peers are listed only on the leader.
     pub fn status(&self) -> Status {
         let raft = &self.raft;
@@ -387,7 +396,7 @@ impl<S: LogStore> RawNode<S> {
                     })
                     .collect(),
                 ls.transfer.map(|t| t.target),
-                raft.config.check_quorum && ls.lease_valid(raft.ticks_total),
+                self.lease_valid(),
             ),
             _ => (Vec::new(), None, false),
         };

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Copy, Debug)]
 struct Marks {
     incarnation: u64,
+    leader: bool,
     term: Term,
     commit: Index,
     applied: Index,
@@ -58,6 +59,7 @@ impl Checker {
         self.term_high_water = self.term_high_water.max(term);
         let marks = Marks {
             incarnation: node.incarnation,
+            leader: raw.role() == Role::Leader,
             term,
             commit: raw.commit_index(),
             applied: node.kv_applied,
@@ -65,6 +67,7 @@ impl Checker {
         if let Some(old) = self.marks.insert(id, marks) {
             if old.incarnation == marks.incarnation {
                 self.check_monotonic(now, id, old, marks);
+                self.check_leader_commit(now, node, old, marks);
             }
         }
         if raw.role() != Role::Leader {
@@ -78,6 +81,45 @@ impl Checker {
             ));
         }
         self.check_leader_log(now, node);
+        self.check_lease(now, node);
+    }
+
+    /// Thesis §6.4.1: while a leader's lease is valid, no leader of a later
+    /// term can exist (voters refuse to elect one until the lease is over).
+    fn check_lease(&mut self, now: u64, node: &SimNode) {
+        let raw = node.raw.as_ref().expect("checked up");
+        if !raw.lease_valid() {
+            return;
+        }
+        let later = self
+            .leaders
+            .range(raw.term().next()..)
+            .next()
+            .map(|(&t, &id)| (t, id));
+        if let Some((term, leader)) = later {
+            self.violation(format!(
+                "t={now}: {} still holds a lease in term {} while {leader} leads term {term}",
+                node.id,
+                raw.term()
+            ));
+        }
+    }
+
+    /// §5.4.2 (Figure 8): a leader moves its commit index only onto an
+    /// entry of its own term; older entries commit only beneath one.
+    fn check_leader_commit(&mut self, now: u64, node: &SimNode, old: Marks, new: Marks) {
+        let same_leadership = old.leader && new.leader && old.term == new.term;
+        if !same_leadership || new.commit <= old.commit {
+            return;
+        }
+        let raw = node.raw.as_ref().expect("checked up");
+        let committed_term = raw.term_at(new.commit);
+        if committed_term != Some(new.term) {
+            self.violation(format!(
+                "t={now}: leader {} of term {} committed index {} of term {:?} by counting replicas",
+                node.id, new.term, new.commit, committed_term
+            ));
+        }
     }
 
     fn check_monotonic(&mut self, now: u64, id: NodeId, old: Marks, new: Marks) {

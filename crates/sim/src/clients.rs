@@ -45,10 +45,23 @@ struct Client {
     /// Where this client believes the leader is.
     leader_guess: Option<NodeId>,
     current: Option<InFlight>,
+    /// A reader only issues lease reads to the node it believes leads, as
+    /// a cache in front of the service would.
+    lease_reader: bool,
+}
+
+/// The workload's shape, drawn per seed: percentages of writes, lease reads
+/// and follower reads; the rest are ReadIndex reads on the leader.
+#[derive(Clone, Copy, Debug)]
+pub struct Mix {
+    pub write_pct: u32,
+    pub lease_read_pct: u32,
+    pub follower_read_pct: u32,
 }
 
 pub struct Clients {
     list: Vec<Client>,
+    mix: Mix,
     keys: u64,
     node_count: u64,
     next_value: u64,
@@ -64,10 +77,29 @@ impl Clients {
                 id: ClientId(k as u64),
                 leader_guess: None,
                 current: None,
+                lease_reader: k == 0 || rng.u32(0..4) == 0,
             })
             .collect();
+        let mix = [
+            Mix {
+                write_pct: 45,
+                lease_read_pct: 25,
+                follower_read_pct: 15,
+            },
+            Mix {
+                write_pct: 20,
+                lease_read_pct: 50,
+                follower_read_pct: 10,
+            },
+            Mix {
+                write_pct: 70,
+                lease_read_pct: 10,
+                follower_read_pct: 10,
+            },
+        ][rng.usize(0..3)];
         Clients {
             list,
+            mix,
             keys: rng.u64(2..=5),
             node_count: voters + 1,
             next_value: 1,
@@ -103,7 +135,11 @@ fn give_up(cluster: &mut Cluster, k: usize, flight: InFlight) {
         Waiting::Write { .. } => cluster.history.indeterminate(flight.op),
         Waiting::Read { .. } => cluster.history.fail(flight.op),
     }
-    cluster.clients.list[k].leader_guess = None;
+    // A client often retries where it was: it cannot tell a slow leader
+    // from a deposed one.
+    if cluster.rng.bool() {
+        cluster.clients.list[k].leader_guess = None;
+    }
     finish(cluster, k, 5 * MS);
 }
 
@@ -113,11 +149,25 @@ fn finish(cluster: &mut Cluster, k: usize, think_us: u64) {
     cluster.schedule(delay, Event::Client(ClientEvent::Next(k)));
 }
 
+/// Where the next request goes: the guessed leader, or any node; a node
+/// that knows another leader redirects (HTTP 307 in the real service).
 fn pick_node(cluster: &mut Cluster, k: usize, leader: bool) -> NodeId {
     let guess = cluster.clients.list[k].leader_guess;
-    match guess {
+    let node = match guess {
         Some(id) if leader => id,
         _ => NodeId::new(cluster.rng.u64(1..=cluster.clients.node_count)),
+    };
+    let redirect = cluster.nodes[&node]
+        .raw
+        .as_ref()
+        .filter(|raw| leader && raw.role() != quorate_core::Role::Leader)
+        .and_then(|raw| raw.leader());
+    match redirect {
+        Some(target) => {
+            cluster.clients.list[k].leader_guess = Some(target);
+            target
+        }
+        None => node,
     }
 }
 
@@ -125,8 +175,14 @@ fn start_op(cluster: &mut Cluster, k: usize) {
     if cluster.now >= cluster.clients.stop_at {
         return;
     }
-    let roll = cluster.rng.u32(0..100);
-    let follower_read = roll >= 85;
+    let mix = cluster.clients.mix;
+    let roll = if cluster.clients.list[k].lease_reader {
+        // Lands in the lease-read band of the mix.
+        mix.write_pct
+    } else {
+        cluster.rng.u32(0..100)
+    };
+    let follower_read = roll >= 100 - mix.follower_read_pct;
     let node = pick_node(cluster, k, !follower_read);
     if !cluster.nodes[&node].is_up() || cluster.is_paused(node) {
         // Connection refused or hanging: try elsewhere shortly.
@@ -135,11 +191,12 @@ fn start_op(cluster: &mut Cluster, k: usize) {
         return;
     }
     let key = cluster.rng.u64(1..=cluster.clients.keys);
-    if roll < 45 {
+    if roll < mix.write_pct {
         let op = write_op(cluster, key);
         start_write(cluster, k, node, op);
     } else {
-        let mode = if (60..85).contains(&roll) {
+        let lease = !follower_read && roll < mix.write_pct + mix.lease_read_pct;
+        let mode = if lease {
             ReadMode::Lease
         } else {
             ReadMode::Quorum

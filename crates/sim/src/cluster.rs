@@ -44,6 +44,8 @@ pub struct Cluster {
     pub tick_period_us: BTreeMap<NodeId, u64>,
     /// Paused nodes and when they resume.
     pub paused_until: BTreeMap<NodeId, u64>,
+    /// Ticks a paused node's clock produced that it has not yet handled.
+    pub missed_ticks: BTreeMap<NodeId, u64>,
     /// Nodes whose disk and network are slow.
     pub slow: BTreeSet<NodeId>,
     pub net: NetState,
@@ -55,6 +57,11 @@ pub struct Cluster {
     pub compact_threshold: u64,
     /// The term each node last led, to notice new leaderships.
     led_term: BTreeMap<NodeId, quorate_core::Term>,
+    /// The commit index each leader last showed.
+    leader_commit: BTreeMap<NodeId, quorate_core::Index>,
+    /// How often (per mille) the nemesis picks on a fresh leader; varies by
+    /// seed so some runs churn leaders hard and others barely.
+    pub nemesis_per_mille: u32,
 }
 
 impl Cluster {
@@ -85,10 +92,18 @@ impl Cluster {
                 node.raw().plant_bug(bug);
             }
             nodes.insert(id, node);
-            let factor = 1.0 + drift * (rng.f64() * 2.0 - 1.0);
+            // Clocks often sit at the edges of the bound, where leases are
+            // tested hardest.
+            let spread = match rng.u32(0..3) {
+                0 => -1.0,
+                1 => 1.0,
+                _ => rng.f64() * 2.0 - 1.0,
+            };
+            let factor = 1.0 + drift * spread;
             tick_period_us.insert(id, (TICK_PERIOD_US as f64 * factor) as u64);
         }
         let compact_threshold = [20, 100, 1_000][rng.usize(0..3)];
+        let nemesis_per_mille = [0, 100, 300, 600][rng.usize(0..4)];
         let mut cluster = Cluster {
             clients: Clients::new(&mut rng, options.nodes),
             options,
@@ -99,6 +114,7 @@ impl Cluster {
             nodes,
             tick_period_us,
             paused_until: BTreeMap::new(),
+            missed_ticks: BTreeMap::new(),
             slow: BTreeSet::new(),
             net: NetState::default(),
             history: History::new(),
@@ -106,6 +122,8 @@ impl Cluster {
             steps: 0,
             compact_threshold,
             led_term: BTreeMap::new(),
+            leader_commit: BTreeMap::new(),
+            nemesis_per_mille,
         };
         cluster.schedule_start();
         cluster
@@ -191,7 +209,11 @@ impl Cluster {
     fn on_tick(&mut self, id: NodeId) {
         let period = self.tick_period_us[&id];
         self.schedule(period, Event::Tick(id));
-        if self.is_paused(id) || !self.nodes[&id].is_up() {
+        if !self.nodes[&id].is_up() {
+            return;
+        }
+        if self.is_paused(id) {
+            *self.missed_ticks.entry(id).or_default() += 1;
             return;
         }
         self.node(id).raw().tick();
@@ -201,12 +223,12 @@ impl Cluster {
     /// A paused process resumes: it first catches up on the ticks its clock
     /// says it missed (a runtime derives ticks from a monotonic clock), then
     /// handles what queued up meanwhile.
-    pub fn resume(&mut self, id: NodeId, paused_for_us: u64) {
+    pub fn resume(&mut self, id: NodeId) {
         self.paused_until.remove(&id);
+        let missed = self.missed_ticks.remove(&id).unwrap_or(0);
         if !self.nodes[&id].is_up() {
             return;
         }
-        let missed = paused_for_us / self.tick_period_us[&id];
         for _ in 0..missed {
             self.node(id).raw().tick();
         }
@@ -311,6 +333,8 @@ impl Cluster {
         crate::faults::maybe_crash_in_fsync_window(self, id);
     }
 
+    /// Gives the nemesis its cue: a node just became leader, or a leader
+    /// just advanced its commit index.
     fn notice_new_leader(&mut self, id: NodeId) {
         let Some(raw) = self.nodes[&id].raw.as_ref() else {
             return;
@@ -318,9 +342,16 @@ impl Cluster {
         if raw.role() != quorate_core::Role::Leader {
             return;
         }
-        let term = raw.term();
+        let (term, commit) = (raw.term(), raw.commit_index());
         if self.led_term.insert(id, term) != Some(term) {
+            self.leader_commit.insert(id, commit);
             crate::faults::on_new_leader(self, id);
+        } else if self
+            .leader_commit
+            .insert(id, commit)
+            .is_some_and(|old| old < commit)
+        {
+            crate::faults::on_leader_commit(self, id);
         }
     }
 

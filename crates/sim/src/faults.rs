@@ -17,10 +17,13 @@ pub enum Fault {
     Crash(NodeId),
     Restart(NodeId),
     Pause(NodeId, u64),
-    Resume(NodeId, u64),
+    Resume(NodeId),
     Slow(NodeId),
     Membership,
     Transfer,
+    /// Cut the current leader off from its followers (clients still reach
+    /// it, so a stale leader keeps being asked).
+    IsolateLeader,
     /// End of the fault phase: heal everything, restart everyone.
     HealAll,
 }
@@ -48,7 +51,7 @@ fn pick(cluster: &mut Cluster) -> Option<Fault> {
     let faults = cluster.options.faults;
     let mut menu: Vec<u8> = Vec::new();
     if faults.network {
-        menu.extend([0, 0, 0, 1]);
+        menu.extend([0, 0, 1, 7, 7, 7, 7]);
     }
     if faults.crash {
         menu.extend([2, 2, 3, 4]);
@@ -71,7 +74,8 @@ fn pick(cluster: &mut Cluster) -> Option<Fault> {
         3 => Fault::Pause(node, cluster.rng.u64(50 * MS..500 * MS)),
         4 => Fault::Slow(node),
         5 => Fault::Membership,
-        _ => Fault::Transfer,
+        6 => Fault::Transfer,
+        _ => Fault::IsolateLeader,
     };
     Some(fault)
 }
@@ -117,14 +121,14 @@ pub fn apply(cluster: &mut Cluster, fault: Fault) {
         Fault::Pause(id, us) => {
             if !cluster.is_paused(id) {
                 cluster.paused_until.insert(id, cluster.now + us);
-                cluster.schedule(us, Event::Fault(Fault::Resume(id, us)));
+                cluster.schedule(us, Event::Fault(Fault::Resume(id)));
             }
         }
         // Only the pause that scheduled this resume (healing may have
         // resumed the node already).
-        Fault::Resume(id, us) => {
+        Fault::Resume(id) => {
             if cluster.paused_until.get(&id) == Some(&cluster.now) {
-                cluster.resume(id, us);
+                cluster.resume(id);
             }
         }
         Fault::Slow(id) => {
@@ -135,6 +139,12 @@ pub fn apply(cluster: &mut Cluster, fault: Fault) {
         Fault::Membership => change_membership(cluster),
         Fault::Transfer => transfer(cluster),
         Fault::HealAll => heal_all(cluster),
+        Fault::IsolateLeader => {
+            if let Some(leader) = current_leader(cluster) {
+                let links = isolate(cluster, leader);
+                apply(cluster, Fault::Partition(links));
+            }
+        }
     }
 }
 
@@ -143,6 +153,9 @@ fn crash(cluster: &mut Cluster, id: NodeId) {
         return;
     }
     cluster.node(id).crash();
+    // A crashed process is no longer paused; its clock restarts with it.
+    cluster.paused_until.remove(&id);
+    cluster.missed_ticks.remove(&id);
     crate::clients::on_crash(cluster, id);
     let down = cluster.rng.u64(10 * MS..400 * MS);
     cluster.schedule(down, Event::Fault(Fault::Restart(id)));
@@ -170,22 +183,41 @@ pub fn maybe_crash_in_fsync_window(cluster: &mut Cluster, id: NodeId) {
 /// The nemesis picks on fresh leaders: crashing or isolating one before its
 /// first entries spread is what builds Figure 8's logs.
 pub fn on_new_leader(cluster: &mut Cluster, id: NodeId) {
-    let faults = cluster.options.faults;
-    if cluster.now >= cluster.options.fault_phase_us {
+    if cluster.now >= cluster.options.fault_phase_us || !cluster.chance(cluster.nemesis_per_mille) {
         return;
     }
-    if faults.crash && cluster.chance(120) {
-        let delay = cluster.rng.u64(0..3 * MS);
-        cluster.schedule(delay, Event::Fault(Fault::Crash(id)));
-    } else if faults.network && cluster.chance(120) {
-        let delay = cluster.rng.u64(0..5 * MS);
-        let others: Vec<NodeId> = cluster.nodes.keys().copied().filter(|&o| o != id).collect();
-        let links = others
-            .into_iter()
-            .flat_map(|o| [(id, o), (o, id)])
-            .collect();
-        cluster.schedule(delay, Event::Fault(Fault::Partition(links)));
+    strike(cluster, id, 4 * MS);
+}
+
+/// The nemesis also strikes right after a leader commits, before the news
+/// (and its next entries) spread: the moment Figure 8 is about.
+pub fn on_leader_commit(cluster: &mut Cluster, id: NodeId) {
+    if cluster.now >= cluster.options.fault_phase_us
+        || !cluster.chance(cluster.nemesis_per_mille / 8)
+    {
+        return;
     }
+    strike(cluster, id, 1_500);
+}
+
+/// Crashes or isolates `id` within `within_us`.
+fn strike(cluster: &mut Cluster, id: NodeId, within_us: u64) {
+    let faults = cluster.options.faults;
+    let delay = cluster.rng.u64(0..within_us);
+    if faults.crash && (!faults.network || cluster.rng.bool()) {
+        cluster.schedule(delay, Event::Fault(Fault::Crash(id)));
+    } else if faults.network {
+        cluster.schedule(delay, Event::Fault(Fault::Partition(isolate(cluster, id))));
+    }
+}
+
+/// Links that cut `id` off from every other node (clients still reach it).
+fn isolate(cluster: &Cluster, id: NodeId) -> Vec<(NodeId, NodeId)> {
+    let others: Vec<NodeId> = cluster.nodes.keys().copied().filter(|&o| o != id).collect();
+    others
+        .into_iter()
+        .flat_map(|o| [(id, o), (o, id)])
+        .collect()
 }
 
 fn heal_all(cluster: &mut Cluster) {
@@ -193,9 +225,8 @@ fn heal_all(cluster: &mut Cluster) {
     cluster.slow.clear();
     let ids: Vec<NodeId> = cluster.nodes.keys().copied().collect();
     for id in ids {
-        if let Some(until) = cluster.paused_until.get(&id).copied() {
-            let paused_for = until.saturating_sub(cluster.now);
-            cluster.resume(id, paused_for);
+        if cluster.paused_until.contains_key(&id) {
+            cluster.resume(id);
         }
         restart(cluster, id);
     }
