@@ -47,14 +47,14 @@ impl<S: LogStore> Raft<S> {
         if !self.config.check_quorum {
             return;
         }
-        let (id, conf) = (self.id, self.conf.clone());
-        let Some(ls) = self.leader_state_mut() else {
+        let id = self.id;
+        let RoleState::Leader(ls) = &mut self.role else {
             return;
         };
         if let Some(pr) = ls.progress.get_mut(&id) {
             pr.recent_active = true;
         }
-        let active = ls.quorum_active(&conf);
+        let active = ls.quorum_active(&self.conf);
         for (&peer, pr) in ls.progress.iter_mut() {
             pr.recent_active = peer == id;
         }

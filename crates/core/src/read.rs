@@ -137,17 +137,16 @@ impl<S: LogStore> Raft<S> {
     /// Releases reads whose round a quorum acknowledged and extends the
     /// lease from the send time of the newest acknowledged round.
     pub(crate) fn advance_read_rounds(&mut self) {
-        let conf = self.conf.clone();
         let election_ticks = u64::from(self.config.election_ticks);
         let drift = if self.bug(PlantedBug::LeaseNoDrift) {
             0
         } else {
             u64::from(self.config.lease_drift_ticks)
         };
-        let Some(ls) = self.leader_state_mut() else {
+        let RoleState::Leader(ls) = &mut self.role else {
             return;
         };
-        let acked = ls.quorum_read_round(&conf);
+        let acked = ls.quorum_read_round(&self.conf);
         while let Some(&(round, sent_tick)) = ls.rounds_sent.front() {
             if round > acked {
                 break;

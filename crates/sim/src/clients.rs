@@ -2,7 +2,6 @@
 //! at a time (puts, deletes, compare-and-set, ReadIndex reads on the leader
 //! or a follower, lease reads) and records what it asked and learned.
 
-use crate::check::Checker;
 use crate::cluster::{Cluster, Event};
 use crate::command::Command;
 use crate::history::{ClientId, Key, Op, OpId, Output};
@@ -333,13 +332,9 @@ pub fn on_read_state(cluster: &mut Cluster, node: NodeId, read: ReadState) {
         };
         if flight.node == node && flight.op.0 as u64 == read.request && index.is_none() {
             *index = Some(read.index);
-            check_read(&mut cluster.checker, node, read.index, *required, now);
+            cluster.checker.check_read(node, read.index, *required, now);
         }
     }
-}
-
-fn check_read(checker: &mut Checker, node: NodeId, index: Index, required: Index, now: u64) {
-    checker.check_read(node, index, required, now);
 }
 
 pub fn on_read_dropped(cluster: &mut Cluster, node: NodeId, request: u64) {
