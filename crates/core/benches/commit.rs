@@ -9,7 +9,9 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use quorate_core::{Config, ConfState, EntryId, HardState, Index, MemStore, Message, NodeId, RawNode, SnapshotMeta};
+use quorate_core::{
+    ConfState, Config, EntryId, HardState, Index, MemStore, Message, NodeId, RawNode, SnapshotMeta,
+};
 use std::collections::VecDeque;
 
 const BATCH: usize = 64;
@@ -28,11 +30,18 @@ impl Cluster {
             .map(|&id| {
                 let mut config = Config::new(id);
                 config.inflight_msgs_max = 4096;
-                let store = MemStore::new(SnapshotMeta { last: EntryId::default(), conf_state: conf.clone() });
-                RawNode::new(config, store, HardState::default(), Index::ZERO).expect("valid config")
+                let store = MemStore::new(SnapshotMeta {
+                    last: EntryId::default(),
+                    conf_state: conf.clone(),
+                });
+                RawNode::new(config, store, HardState::default(), Index::ZERO)
+                    .expect("valid config")
             })
             .collect();
-        let mut cluster = Cluster { nodes, queue: VecDeque::new() };
+        let mut cluster = Cluster {
+            nodes,
+            queue: VecDeque::new(),
+        };
         cluster.nodes[0].campaign();
         cluster.settle();
         cluster
@@ -69,10 +78,15 @@ impl Cluster {
     fn commit_batch(&mut self, payload: &Bytes) {
         let target = self.nodes[0].last_index().plus(BATCH as u64);
         for _ in 0..BATCH {
-            self.nodes[0].propose(payload.clone()).expect("leader accepts");
+            self.nodes[0]
+                .propose(payload.clone())
+                .expect("leader accepts");
         }
         self.settle();
-        assert!(self.nodes[0].commit_index() >= target, "batch did not commit");
+        assert!(
+            self.nodes[0].commit_index() >= target,
+            "batch did not commit"
+        );
         let applied = self.nodes[0].applied_index();
         if applied.get() > 4096 {
             // Keep memory flat: compact every member's log.

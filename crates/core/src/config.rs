@@ -32,8 +32,13 @@ pub struct Config {
     /// election timeout (thesis §6.2). Required for lease reads.
     pub check_quorum: bool,
     /// A standby voter votes and counts towards quorums but never starts an
-    /// election (it still accepts a leadership transfer only if not standby).
+    /// election, not even when asked to take over by a transfer.
     pub standby: bool,
+    /// Election priority: a voter whose log is exactly as up to date as a
+    /// candidate's refuses it if the voter's own priority is higher, so
+    /// among equally current members the preferred one tends to lead.
+    /// Equal priorities (the default, 0) change nothing.
+    pub priority: u64,
     /// Ticks subtracted from the leader lease to bound clock drift between
     /// members (thesis §6.4.1). Zero trusts clocks completely.
     pub lease_drift_ticks: u32,
@@ -67,6 +72,7 @@ impl Config {
             pre_vote: true,
             check_quorum: true,
             standby: false,
+            priority: 0,
             lease_drift_ticks: LEASE_DRIFT_TICKS_DEFAULT,
             append_bytes_max: APPEND_BYTES_MAX_DEFAULT,
             inflight_msgs_max: INFLIGHT_MSGS_MAX_DEFAULT,

@@ -54,6 +54,7 @@ impl<S: LogStore> Raft<S> {
             pre_vote,
             last_log: self.log.last_entry_id(),
             force,
+            priority: self.config.priority,
         };
         let voters: Vec<NodeId> = self
             .conf
@@ -94,7 +95,9 @@ impl<S: LogStore> Raft<S> {
             || (self.voted_for.is_none() && self.leader.is_none())
             || (req.pre_vote && term > self.term)
             || (self.bug(PlantedBug::DoubleVote) && !matches!(self.role, RoleState::Leader(_)));
-        let granted = can_vote && self.log.is_up_to_date(req.last_log);
+        let outranked =
+            req.last_log == self.log.last_entry_id() && req.priority < self.config.priority;
+        let granted = can_vote && self.log.is_up_to_date(req.last_log) && (req.force || !outranked);
         debug!(id = %self.id, %from, pre_vote = req.pre_vote, granted, %term, "vote request");
         if granted && !req.pre_vote {
             self.election_elapsed = 0;

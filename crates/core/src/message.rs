@@ -67,6 +67,8 @@ pub struct VoteRequest {
     /// Set when a leadership transfer asked for this election: voters skip
     /// the "heard from a live leader recently" refusal (thesis §3.10).
     pub force: bool,
+    /// The candidate's election priority (see `Config::priority`).
+    pub priority: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

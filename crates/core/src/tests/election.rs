@@ -56,6 +56,7 @@ fn voter_grants_at_most_one_vote_per_term() {
             pre_vote: false,
             last_log: EntryId::default(),
             force: false,
+            priority: 0,
         }),
     };
     net.node_mut(n(1)).step(request(2)).unwrap();
@@ -207,4 +208,41 @@ fn candidate_steps_down_for_leader_of_same_term() {
     net.heal();
     net.tick_all(10);
     assert_eq!(net.leaders().len(), 1);
+}
+
+/// Priority: among equally up-to-date members, a voter with a higher
+/// priority refuses a lower-priority candidate, so the preferred member
+/// ends up leading; a candidate with a longer log still wins.
+#[test]
+fn higher_priority_voter_refuses_equally_current_lower_priority_candidate() {
+    let mut net = Network::new(3, |c| {
+        c.pre_vote = false;
+        c.priority = c.id.get();
+    });
+    net.node_mut(n(1)).campaign();
+    net.stabilize();
+    assert_ne!(net.node(n(1)).role(), Role::Leader, "n2 and n3 outrank n1");
+    net.node_mut(n(3)).campaign();
+    net.stabilize();
+    assert_eq!(
+        net.node(n(3)).role(),
+        Role::Leader,
+        "n3 outranks every voter"
+    );
+    net.propose(n(3), b"x").unwrap();
+    // n3 goes away; n1 and n2 hold identical logs.
+    net.cut_link(n(3), n(1));
+    net.cut_link(n(3), n(2));
+    net.tick(n(2), Config::new(n(2)).election_ticks);
+    net.tick(n(1), Config::new(n(1)).election_ticks);
+    net.node_mut(n(1)).campaign();
+    net.stabilize();
+    assert_ne!(
+        net.node(n(1)).role(),
+        Role::Leader,
+        "n2 still outranks n1 with equal logs"
+    );
+    net.node_mut(n(2)).campaign();
+    net.stabilize();
+    assert_eq!(net.node(n(2)).role(), Role::Leader);
 }
