@@ -3,3 +3,4 @@
 //! (Crate documentation is completed as the runtime lands.)
 
 pub mod transport;
+pub mod wire;
