@@ -296,9 +296,23 @@ impl<S: LogStore> Raft<S> {
             | MessageBody::InstallSnapshot(_) => {
                 self.become_follower(m.term, m.from);
             }
+            _ if self.follower_in_lease() => {
+                // A follower that vouched for its leader's lease may not
+                // let a newer term in through the side door (a vote
+                // reply, a forwarded read): that term would free it to
+                // vote while the lease still stands (thesis §6.4.1). Only
+                // a leader of the newer term, which proves a quorum has
+                // moved on, can move it.
+                debug!(id = %self.id, from = %m.from, term = %m.term, "ignoring newer term within leader lease");
+                return false;
+            }
             _ => self.become_follower(m.term, NodeId::NONE),
         }
         true
+    }
+
+    fn follower_in_lease(&self) -> bool {
+        matches!(self.role, RoleState::Follower) && self.in_leader_lease()
     }
 
     fn on_lower_term(&mut self, m: &Message) {

@@ -74,6 +74,7 @@ impl Cluster {
         };
         let append_bytes_max = if rng.bool() { 1 } else { 64 << 10 };
         let inflight_msgs_max = [1, 4, 256][rng.usize(0..3)];
+        let priorities = rng.u32(0..3) == 0;
         let mut nodes = BTreeMap::new();
         let mut tick_period_us = BTreeMap::new();
         let drift = options.drift_fraction();
@@ -87,6 +88,9 @@ impl Cluster {
             config.append_bytes_max = append_bytes_max;
             config.inflight_msgs_max = inflight_msgs_max;
             config.seed = options.seed.wrapping_mul(31).wrapping_add(raw_id);
+            if priorities {
+                config.priority = rng.u64(0..3);
+            }
             let mut node = SimNode::new(config, initial.clone());
             if let Some(bug) = options.bug {
                 node.raw().plant_bug(bug);
@@ -367,7 +371,13 @@ impl Cluster {
     /// Puts a message on the network, subject to the current faults.
     pub fn send(&mut self, m: Message) {
         self.checker.check_send(self.now, &self.nodes[&m.from], &m);
-        if self.net.cut.contains(&(m.from, m.to)) || self.chance(self.net.drop_per_mille) {
+        let dropped =
+            self.net.cut.contains(&(m.from, m.to)) || self.chance(self.net.drop_per_mille);
+        if self.options.trace {
+            let verdict = if dropped { "dropped" } else { "sent" };
+            println!("{:>9}   {verdict} {:?}", self.now, m);
+        }
+        if dropped {
             if matches!(m.body, MessageBody::InstallSnapshot(_)) {
                 self.report_snapshot(m.from, m.to, false);
             }

@@ -24,7 +24,10 @@ fn assert_clean(summary: &Summary) {
             eprintln!("  {violation}");
         }
     }
-    assert_eq!(summary.violations, 0, "violations found; replay the seeds above");
+    assert_eq!(
+        summary.violations, 0,
+        "violations found; replay the seeds above"
+    );
     assert!(summary.ops > 0, "the workload ran no operations");
 }
 
@@ -44,7 +47,10 @@ fn five_nodes_with_all_faults_have_no_violations() {
 
 #[test]
 fn each_fault_family_alone_has_no_violations() {
-    for (k, faults) in ["none", "network", "crash", "network+clock", "membership"].iter().enumerate() {
+    for (k, faults) in ["none", "network", "crash", "network+clock", "membership"]
+        .iter()
+        .enumerate()
+    {
         let summary = run(20_000 + 1_000 * k as u64, 40, 3, faults, None);
         assert_eq!(summary.seeds, 40, "{faults}");
         assert_clean(&summary);
@@ -63,7 +69,11 @@ fn seven_nodes_with_all_faults_have_no_violations() {
 fn every_planted_bug_is_caught() {
     for bug in PlantedBug::ALL {
         let summary = run(0, 2_000, 3, "all", Some(bug));
-        assert!(summary.violations > 0, "{} was not caught in 2000 seeds", bug.name());
+        assert!(
+            summary.violations > 0,
+            "{} was not caught in 2000 seeds",
+            bug.name()
+        );
     }
 }
 

@@ -246,3 +246,33 @@ fn higher_priority_voter_refuses_equally_current_lower_priority_candidate() {
     net.stabilize();
     assert_eq!(net.node(n(2)).role(), Role::Leader);
 }
+
+/// Thesis §6.4.1: a follower that acknowledged its leader within the
+/// election timeout adopts a newer term only from a leader of that term,
+/// never from a vote reply — otherwise it could vote while the old
+/// leader's lease still stands.
+#[test]
+fn follower_in_lease_ignores_newer_term_from_vote_reply() {
+    let mut net = Network::new(3, |_| {});
+    net.elect(n(1));
+    let term = net.node(n(3)).term();
+    let reply = Message {
+        from: n(2),
+        to: n(3),
+        term: term.next(),
+        body: MessageBody::VoteResponse(VoteResponse {
+            pre_vote: true,
+            granted: false,
+        }),
+    };
+    net.node_mut(n(3)).step(reply.clone()).unwrap();
+    assert_eq!(net.node(n(3)).term(), term, "term moved within the lease");
+    assert_eq!(net.node(n(3)).leader(), Some(n(1)));
+    net.tick(n(3), Config::new(n(3)).election_ticks);
+    net.node_mut(n(3)).step(reply).unwrap();
+    assert_eq!(
+        net.node(n(3)).term(),
+        term.next(),
+        "after the lease the newer term wins"
+    );
+}
