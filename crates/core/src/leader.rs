@@ -174,10 +174,7 @@ impl<S: LogStore> Raft<S> {
         let count = entries.len() as u64;
         let bytes: u64 = entries.iter().map(Entry::size_bytes).sum();
         let last_sent = prev_index.plus(count);
-        let Some(pr) = self
-            .leader_state_mut()
-            .and_then(|ls| ls.progress.get_mut(&to))
-        else {
+        let Some(pr) = self.progress_mut(to) else {
             return false;
         };
         pr.sent_entries(last_sent, count, bytes);
@@ -195,10 +192,7 @@ impl<S: LogStore> Raft<S> {
     fn send_snapshot(&mut self, to: NodeId) -> bool {
         let meta = self.log.snapshot_meta();
         debug!(id = %self.id, %to, snapshot = %meta.last, "follower needs a snapshot");
-        if let Some(pr) = self
-            .leader_state_mut()
-            .and_then(|ls| ls.progress.get_mut(&to))
-        {
+        if let Some(pr) = self.progress_mut(to) {
             pr.become_snapshot(meta.last.index);
         }
         self.send(to, MessageBody::InstallSnapshot(InstallSnapshot { meta }));
@@ -207,14 +201,10 @@ impl<S: LogStore> Raft<S> {
 
     pub(crate) fn handle_append_response(&mut self, from: NodeId, resp: AppendResponse) {
         let tick = self.ticks_total;
-        let Some(pr) = self
-            .leader_state_mut()
-            .and_then(|ls| ls.progress.get_mut(&from))
-        else {
+        let Some(pr) = self.progress_mut(from) else {
             return;
         };
-        pr.recent_active = true;
-        pr.last_contact_tick = tick;
+        pr.heard_from(tick);
         match resp {
             AppendResponse::Accepted { match_index } => self.on_append_accepted(from, match_index),
             AppendResponse::Rejected { rejected, hint } => {
@@ -223,10 +213,7 @@ impl<S: LogStore> Raft<S> {
                 } else {
                     hint.index
                 };
-                let Some(pr) = self
-                    .leader_state_mut()
-                    .and_then(|ls| ls.progress.get_mut(&from))
-                else {
+                let Some(pr) = self.progress_mut(from) else {
                     return;
                 };
                 if pr.maybe_decr_to(rejected, probe) {
@@ -319,14 +306,10 @@ impl<S: LogStore> Raft<S> {
 
     pub(crate) fn handle_heartbeat_response(&mut self, from: NodeId, resp: HeartbeatResponse) {
         let (tick, last) = (self.ticks_total, self.log.last_index());
-        let Some(pr) = self
-            .leader_state_mut()
-            .and_then(|ls| ls.progress.get_mut(&from))
-        else {
+        let Some(pr) = self.progress_mut(from) else {
             return;
         };
-        pr.recent_active = true;
-        pr.last_contact_tick = tick;
+        pr.heard_from(tick);
         pr.probe_sent = false;
         if pr.state == ProgressState::Replicate && pr.inflights.full() {
             pr.inflights.free_first();
@@ -361,10 +344,7 @@ impl<S: LogStore> Raft<S> {
         let Ok(prev_term) = self.log.term(prev_index) else {
             return;
         };
-        if let Some(pr) = self
-            .leader_state_mut()
-            .and_then(|ls| ls.progress.get_mut(&to))
-        {
+        if let Some(pr) = self.progress_mut(to) {
             pr.commit_sent = pr.commit_sent.max(commit.min(prev_index));
         }
         let request = AppendRequest {

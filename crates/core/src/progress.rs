@@ -84,6 +84,26 @@ impl Progress {
         self.inflights.reset();
     }
 
+    /// The follower answered at leader tick `tick`.
+    pub(crate) fn heard_from(&mut self, tick: u64) {
+        self.recent_active = true;
+        self.last_contact_tick = tick;
+    }
+
+    /// The runtime finished streaming a snapshot: probe after it if it was
+    /// delivered, or from the known match if it was not.
+    pub(crate) fn snapshot_reported(&mut self, delivered: bool) {
+        if !matches!(self.state, ProgressState::Snapshot { .. }) {
+            return;
+        }
+        if !delivered {
+            self.state = ProgressState::Snapshot {
+                pending: self.match_index,
+            };
+        }
+        self.become_probe();
+    }
+
     /// Records that a message carrying entries through `last` was sent.
     pub(crate) fn sent_entries(&mut self, last: Index, count: u64, bytes: u64) {
         match self.state {

@@ -124,6 +124,12 @@ impl<S: LogStore> Raft<S> {
         }
     }
 
+    /// The leader's progress record for `id`, if leading and `id` is known.
+    pub(crate) fn progress_mut(&mut self, id: NodeId) -> Option<&mut crate::progress::Progress> {
+        self.leader_state_mut()
+            .and_then(|ls| ls.progress.get_mut(&id))
+    }
+
     pub(crate) fn leader_state_mut(&mut self) -> Option<&mut LeaderState> {
         match &mut self.role {
             RoleState::Leader(state) => Some(state),

@@ -199,33 +199,16 @@ impl<S: LogStore> RawNode<S> {
 
     /// The runtime finished (or failed) streaming a snapshot to `peer`.
     pub fn report_snapshot(&mut self, peer: NodeId, delivered: bool) {
-        let Some(pr) = self
-            .raft
-            .leader_state_mut()
-            .and_then(|ls| ls.progress.get_mut(&peer))
-        else {
+        let Some(pr) = self.raft.progress_mut(peer) else {
             return;
         };
-        if let ProgressState::Snapshot { .. } = pr.state {
-            if !delivered {
-                // Forget the snapshot's index: probe from what is known.
-                pr.state = ProgressState::Probe;
-                pr.next_index = pr.match_index.next();
-                pr.probe_sent = false;
-            } else {
-                pr.become_probe();
-            }
-        }
+        pr.snapshot_reported(delivered);
         self.check();
     }
 
     /// The transport could not reach `peer`: probe it instead of streaming.
     pub fn report_unreachable(&mut self, peer: NodeId) {
-        let Some(pr) = self
-            .raft
-            .leader_state_mut()
-            .and_then(|ls| ls.progress.get_mut(&peer))
-        else {
+        let Some(pr) = self.raft.progress_mut(peer) else {
             return;
         };
         if pr.state == ProgressState::Replicate {
