@@ -6,6 +6,25 @@
 //! channel handed to the transport when it is built, as [`Inbound`] events
 //! the driver batches with everything else it reacts to.
 
+mod conn;
+mod inbound;
+pub mod metrics;
+mod outbound;
+mod snapshot_recv;
+mod snapshot_send;
+mod tcp;
+mod tcp_config;
+mod tls;
+
+pub use tcp::{BindError, TcpTransport};
+pub use tcp_config::{
+    TcpConfig, TcpConfigError, BATCH_BYTES_MAX, BATCH_MSGS_MAX, CONNECT_TIMEOUT,
+    ELECTION_TIMEOUT_MIN, INBOUND_CONNECTIONS_MAX, PEER_QUEUE_MSGS_MAX, RECONNECT_BACKOFF_MAX,
+    RECONNECT_BACKOFF_MIN, REQUEST_TIMEOUT, SNAPSHOT_ACK_TIMEOUT, SNAPSHOT_BYTES_MAX,
+    SNAPSHOT_CHUNK_BYTES, SNAPSHOT_WINDOW_CHUNKS,
+};
+pub use tls::{TlsConfig, TlsConfigError};
+
 use bytes::Bytes;
 use quorate_core::{GroupId, Message, NodeId};
 use std::future::Future;
@@ -59,6 +78,8 @@ pub enum SnapshotSendError {
     Unreachable { node: NodeId },
     #[error("node {node} refused or dropped the snapshot stream")]
     Aborted { node: NodeId },
+    #[error("node {node} did not acknowledge a snapshot chunk in time")]
+    TimedOut { node: NodeId },
     #[error("reading the snapshot failed: {source}")]
     Read {
         #[source]

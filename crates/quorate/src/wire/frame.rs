@@ -185,9 +185,12 @@ pub enum FrameError {
 }
 
 /// Length-prefixed, checksummed protobuf frames for `tokio_util::codec`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct FrameCodec {
     frame_bytes_max: usize,
+    /// Bytes of every frame decoded so far, headers included, so a
+    /// connection can count what it received without wrapping its socket.
+    decoded_bytes_total: u64,
 }
 
 impl FrameCodec {
@@ -199,11 +202,19 @@ impl FrameCodec {
             u32::try_from(frame_bytes_max).is_ok(),
             "frame_bytes_max must fit the u32 length prefix"
         );
-        FrameCodec { frame_bytes_max }
+        FrameCodec {
+            frame_bytes_max,
+            decoded_bytes_total: 0,
+        }
     }
 
     pub fn frame_bytes_max(&self) -> usize {
         self.frame_bytes_max
+    }
+
+    /// Bytes of all frames decoded by this codec, headers included.
+    pub fn decoded_bytes_total(&self) -> u64 {
+        self.decoded_bytes_total
     }
 }
 
@@ -236,6 +247,7 @@ impl Decoder for FrameCodec {
         let found = u32::from_be_bytes([src[4], src[5], src[6], src[7]]);
         src.advance(FRAME_HEADER_BYTES);
         let payload = src.split_to(length).freeze();
+        self.decoded_bytes_total += total as u64;
         let computed = crc32c::crc32c(&payload);
         if computed != found {
             return Err(FrameError::Checksum { found, computed });
