@@ -25,6 +25,8 @@ pub(crate) struct Network {
     pub(crate) dropped_reads: BTreeMap<NodeId, Vec<u64>>,
     /// Every message ever sent, for assertions on traffic.
     pub(crate) sent: Vec<Message>,
+    /// When set, Ready handling and deliveries are written here.
+    pub(crate) trace: Option<String>,
 }
 
 impl Network {
@@ -50,6 +52,7 @@ impl Network {
             reads: BTreeMap::new(),
             dropped_reads: BTreeMap::new(),
             sent: Vec::new(),
+            trace: None,
         };
         for &id in ids {
             net.add_node(id, conf.clone(), &tune);
@@ -97,6 +100,10 @@ impl Network {
             return false;
         }
         let mut ready = node.ready();
+        if let Some(trace) = &mut self.trace {
+            trace.push_str(&format!("> {} handles Ready\n", id.get()));
+            super::format::ready(trace, &ready);
+        }
         if let Some(meta) = &ready.snapshot {
             node.store_mut().apply_snapshot(meta.clone());
         }
@@ -128,7 +135,13 @@ impl Network {
         let Some(m) = self.queue.pop_front() else {
             return false;
         };
-        if self.cut.contains(&(m.from, m.to)) || self.blocked.contains(m.body.kind_name()) {
+        let dropped =
+            self.cut.contains(&(m.from, m.to)) || self.blocked.contains(m.body.kind_name());
+        if let Some(trace) = &mut self.trace {
+            let verdict = if dropped { "drop" } else { "deliver" };
+            trace.push_str(&format!("  {verdict}: {}\n", super::format::message(&m)));
+        }
+        if dropped {
             return true;
         }
         if let Some(node) = self.nodes.get_mut(&m.to) {
