@@ -7,7 +7,9 @@
 //! the driver batches with everything else it reacts to.
 
 mod conn;
+pub mod faulty;
 mod inbound;
+pub mod memory;
 pub mod metrics;
 mod outbound;
 mod snapshot_recv;
@@ -16,6 +18,8 @@ mod tcp;
 mod tcp_config;
 mod tls;
 
+pub use faulty::{FaultController, FaultyTransport};
+pub use memory::{MemoryNetwork, MemoryTransport};
 pub use tcp::{BindError, TcpTransport};
 pub use tcp_config::{
     TcpConfig, TcpConfigError, BATCH_BYTES_MAX, BATCH_MSGS_MAX, CONNECT_TIMEOUT,
