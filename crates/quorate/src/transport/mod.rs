@@ -5,6 +5,12 @@
 //! wrapper all sit behind it. Inbound traffic arrives on the bounded
 //! channel handed to the transport when it is built, as [`Inbound`] events
 //! the driver batches with everything else it reacts to.
+//!
+//! Implementations: [`TcpTransport`] (TCP, optionally mutual TLS via
+//! [`TlsConfig`], configured by [`TcpConfig`]), [`MemoryTransport`] on a
+//! [`MemoryNetwork`] for tests, and [`FaultyTransport`], which wraps any of
+//! them with faults steered by a [`FaultController`]. Metric names live in
+//! [`metrics`].
 
 mod conn;
 pub mod faulty;

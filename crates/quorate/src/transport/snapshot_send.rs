@@ -28,6 +28,8 @@ pub(crate) async fn send(
 ) -> Result<(), SnapshotSendError> {
     let shutdown = shared.shutdown.clone();
     let result = tokio::select! {
+        // Shutdown wins over any other outcome decided in the same poll.
+        biased;
         () = shutdown.cancelled() => Err(SnapshotSendError::Shutdown),
         result = stream(&shared, to, Envelope { group, message }, data) => result,
     };
