@@ -1,20 +1,21 @@
-//! quorate-sim: a deterministic whole-cluster simulator for quorate, and the
-//! checkers that judge what it produces.
+//! quorate-sim: a deterministic whole-cluster simulator for quorate.
 //!
 //! The simulator runs real `quorate-core` nodes over a simulated network,
-//! disk and clock, all driven from one seed, so any failure replays exactly.
-//! The checking half is independent of the protocol:
+//! disk and clock, all driven from one seed, so any failure replays exactly:
 //!
-//! - [`history`] records what clients of the replicated KV service asked for
-//!   and what they were told, including writes whose outcome they never
-//!   learned;
-//! - [`kv_model`] is the sequential specification those answers must match;
-//! - [`linearizability`] decides whether some order of the recorded
-//!   operations, consistent with real time, explains every answer.
+//! - [`cluster`] is the event queue, network and node set; [`node`] models
+//!   durability (only what a completed fsync wrote survives a crash) and
+//!   the replicated KV state machine;
+//! - [`faults`] plans network, crash, pause, clock and membership faults
+//!   and runs the nemesis; [`clients`] runs the workload and records the
+//!   history;
+//! - [`check`] asserts the protocol's invariants on every step;
+//! - [`run`] runs and judges one seed, [`runner`] many seeds on threads.
+//!
+//! Client histories are judged by the `quorate-check` crate, re-exported
+//! here as [`history`], [`kv_model`] and [`linearizability`].
 
-pub mod history;
-pub mod kv_model;
-pub mod linearizability;
+pub use quorate_check::{history, kv_model, linearizability};
 
 pub mod check;
 pub mod clients;

@@ -9,9 +9,9 @@
 //!   a naive search over every order (its slow twin).
 
 use proptest::prelude::*;
-use quorate_sim::history::{ClientId, History, Op, Output, Time, Value};
-use quorate_sim::kv_model::{register_step, KvState};
-use quorate_sim::linearizability::{check, CheckConfig, Verdict};
+use quorate_check::history::{ClientId, History, Op, Output, Time, Value};
+use quorate_check::kv_model::{register_step, KvState};
+use quorate_check::linearizability::{check, CheckConfig, Verdict};
 
 /// What happens to a generated operation.
 #[derive(Clone, Copy, Debug, PartialEq)]
