@@ -8,9 +8,12 @@
 //! - `state_machine`, `snapshot`: the state machine the runtime drives,
 //!   and its checksummed snapshot format.
 //!
-//! Nothing here reads a clock or does I/O: the same commands give the same
+//! - `api`: the HTTP/JSON client API over the [`api::KvService`] seam.
+//!
+//! The state machine reads no clock and does no I/O a clock or does I/O: the same commands give the same
 //! state on every member.
 
+pub mod api;
 mod codec;
 mod command;
 mod sessions;

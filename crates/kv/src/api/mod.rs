@@ -1,0 +1,29 @@
+//! The HTTP/JSON client API: request and response types, validation, the
+//! error-to-status mapping and the axum router over a [`KvService`].
+
+mod admin;
+mod error;
+mod response;
+mod router;
+mod service;
+mod types;
+mod validate;
+
+pub use error::{
+    BadRequest, Busy, ErrorBody, Field, KvError, Outcome, Refusal, NO_LEADER_RETRY_AFTER_S,
+};
+pub use response::{
+    CLIENT_ID_HEADER, CREATE_REVISION_HEADER, IDEMPOTENCY_KEY_HEADER, MOD_REVISION_HEADER,
+    REVISION_HEADER, VERSION_HEADER,
+};
+pub use router::router;
+pub use service::{Consistency, KvService, ReadAnswer, ReadQuery, WriteCall};
+pub use types::{
+    Blob, ClusterStatus, CompareJson, CompareOpJson, DeleteResult, Health, KeyValueJson,
+    MemberAction, MemberChange, MemberRole, MemberStatus, OpJson, OpResultJson, PutResult,
+    ScanResult, SnapshotResult, TransferLeader, TransferResult, TxnRequestJson, TxnResult,
+};
+pub use validate::{
+    ApiLimits, BODY_BYTES_MAX_DEFAULT, KEY_BYTES_MAX_DEFAULT, TXN_OPS_MAX_DEFAULT,
+    VALUE_BYTES_MAX_DEFAULT,
+};
