@@ -9,11 +9,14 @@
 //!   and its checksummed snapshot format.
 //!
 //! - `api`: the HTTP/JSON client API over the [`api::KvService`] seam.
+//! - `cli`: the HTTP client and the `quorate kv` / `quorate cluster`
+//!   subcommands.
 //!
 //! The state machine reads no clock and does no I/O a clock or does I/O: the same commands give the same
 //! state on every member.
 
 pub mod api;
+pub mod cli;
 mod codec;
 mod command;
 mod sessions;

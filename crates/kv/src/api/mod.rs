@@ -18,6 +18,7 @@ pub use response::{
 };
 pub use router::router;
 pub use service::{Consistency, KvService, ReadAnswer, ReadQuery, WriteCall};
+pub(crate) use types::hex_encode;
 pub use types::{
     Blob, ClusterStatus, CompareJson, CompareOpJson, DeleteResult, Health, KeyValueJson,
     MemberAction, MemberChange, MemberRole, MemberStatus, OpJson, OpResultJson, PutResult,

@@ -1,0 +1,145 @@
+//! Plain-text tables in the style of `etcdctl -w table`, and values
+//! printed for people.
+
+use crate::api::{Blob, ClusterStatus, KeyValueJson, MemberRole, ScanResult};
+
+/// A table with a header row, drawn with ASCII borders.
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Table {
+        Table {
+            headers: headers.iter().map(|header| (*header).to_owned()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        assert_eq!(
+            cells.len(),
+            self.headers.len(),
+            "row width differs from header"
+        );
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let rule: String = widths.iter().fold(String::from("+"), |mut line, width| {
+            line.push_str(&"-".repeat(width + 2));
+            line.push('+');
+            line
+        });
+        let line = |cells: &[String]| {
+            let mut text = String::from("|");
+            for (cell, width) in cells.iter().zip(&widths) {
+                let pad = width - cell.chars().count();
+                text.push_str(&format!(" {cell}{} |", " ".repeat(pad)));
+            }
+            text
+        };
+        let mut out = vec![rule.clone(), line(&self.headers), rule.clone()];
+        out.extend(self.rows.iter().map(|row| line(row)));
+        out.push(rule);
+        out.join("\n") + "\n"
+    }
+}
+
+/// A key or value for a terminal: text as is, other bytes as hex.
+pub fn show(blob: &Blob) -> String {
+    match std::str::from_utf8(&blob.0) {
+        Ok(text) => text.to_owned(),
+        Err(_) => format!("0x{}", crate::api::hex_encode(&blob.0)),
+    }
+}
+
+pub fn scan_table(scan: &ScanResult) -> String {
+    let mut table = Table::new(&["KEY", "VALUE", "CREATE REV", "MOD REV", "VERSION"]);
+    for kv in &scan.kvs {
+        table.row(key_value_cells(kv));
+    }
+    let mut text = table.render();
+    text.push_str(&format!("revision {}", scan.revision));
+    if scan.more {
+        text.push_str(", more keys match (raise --limit)");
+    }
+    text.push('\n');
+    text
+}
+
+fn key_value_cells(kv: &KeyValueJson) -> Vec<String> {
+    vec![
+        show(&kv.key),
+        show(&kv.value),
+        kv.create_revision.to_string(),
+        kv.mod_revision.to_string(),
+        kv.version.to_string(),
+    ]
+}
+
+pub fn cluster_table(status: &ClusterStatus) -> String {
+    let mut table = Table::new(&[
+        "ID",
+        "ROLE",
+        "IS LEADER",
+        "PEER URL",
+        "CLIENT URL",
+        "MATCH INDEX",
+    ]);
+    for member in &status.members {
+        table.row(vec![
+            member.id.to_string(),
+            match member.role {
+                MemberRole::Voter => "voter".into(),
+                MemberRole::Learner => "learner".into(),
+            },
+            member.is_leader.to_string(),
+            member.peer_url.clone(),
+            member.client_url.clone().unwrap_or_default(),
+            member
+                .match_index
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
+        ]);
+    }
+    let leader = status
+        .leader_id
+        .map_or_else(|| "none".to_owned(), |id| id.to_string());
+    format!(
+        "cluster {} (answered by {}): leader {leader}, term {}, commit {}, applied {}, revision {}\n{}",
+        status.cluster_id,
+        status.node_id,
+        status.term,
+        status.commit_index,
+        status.applied_index,
+        status.revision,
+        table.render()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_columns_to_the_widest_cell() {
+        let mut table = Table::new(&["ID", "NAME"]);
+        table.row(vec!["1".into(), "alpha".into()]);
+        let expected = "\
++----+-------+
+| ID | NAME  |
++----+-------+
+| 1  | alpha |
++----+-------+
+";
+        assert_eq!(table.render(), expected);
+    }
+}
