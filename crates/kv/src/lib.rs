@@ -11,6 +11,7 @@
 //! - `api`: the HTTP/JSON client API over the [`api::KvService`] seam.
 //! - `cli`: the HTTP client and the `quorate kv` / `quorate cluster`
 //!   subcommands.
+//! - `config`: flags, environment and TOML file of `quorate serve`.
 //!
 //! The state machine reads no clock and does no I/O a clock or does I/O: the same commands give the same
 //! state on every member.
@@ -19,6 +20,7 @@ pub mod api;
 pub mod cli;
 mod codec;
 mod command;
+pub mod config;
 mod sessions;
 mod snapshot;
 mod state_machine;
