@@ -180,3 +180,43 @@ async fn follower_far_behind_is_caught_up_by_snapshot() {
     );
     cluster.shutdown().await;
 }
+
+/// Thesis §4.3: replacing two voters at once goes through a joint
+/// configuration in which both majorities must agree; `change_membership`
+/// returns once the joint configuration has been left, and the group keeps
+/// committing under the new voters only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_membership_replaces_two_voters_through_joint_consensus() {
+    let mut cluster = Cluster::bootstrap(3, &[G1], |_| {}).await;
+    let leader_id = cluster.leader(G1).await;
+    let leader = cluster.group(leader_id, G1).clone();
+    leader.propose(add(2)).await.expect("applied");
+    for joiner in [id(4), id(5)] {
+        cluster.start_node(joiner).await;
+        let joined = cluster.nodes[&joiner]
+            .join_group(G1, Counter::default())
+            .await
+            .expect("joins");
+        cluster.groups.insert((joiner, G1), joined);
+        leader
+            .add_learner(joiner, addr(joiner.get()))
+            .await
+            .expect("learner caught up");
+    }
+    let keep = (1..=3).map(id).find(|&m| m == leader_id).unwrap_or(id(1));
+    let target: BTreeSet<_> = [keep, id(4), id(5)].into_iter().collect();
+    leader
+        .change_membership(target.clone())
+        .await
+        .expect("joint change committed and left");
+    let status = leader.status().await.expect("status");
+    assert_eq!(status.conf_state.voters, target);
+    assert!(!status.conf_state.is_joint(), "joint configuration left");
+    for gone in (1..=3).map(id).filter(|m| !target.contains(m)) {
+        cluster.stop_node(gone).await;
+    }
+    let new_leader = cluster.leader(G1).await;
+    assert!(target.contains(&new_leader));
+    assert_eq!(cluster.group(new_leader, G1).propose(add(1)).await, Ok(3));
+    cluster.shutdown().await;
+}

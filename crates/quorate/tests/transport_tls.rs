@@ -1,73 +1,23 @@
 //! Mutual TLS: nodes with certificates from the cluster CA talk; a peer
 //! whose certificate comes from another CA is refused in either role.
 
+mod tls_support;
 mod transport_support;
 
 use bytes::{Bytes, BytesMut};
 use quorate::transport::{Inbound, SnapshotData, TcpTransport, TlsConfig, Transport};
 use quorate::wire::{Frame, FrameCodec, Handshake};
 use quorate_core::{GroupId, Message, MessageBody, NodeId, Term};
-use rcgen::{
-    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use std::sync::Arc;
+use tls_support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::Encoder;
 use transport_support::*;
 
 const CLUSTER: u64 = 0x715;
-const SERVER_NAME: &str = "quorate.test";
-
-struct Ca {
-    cert: Certificate,
-    key: KeyPair,
-}
-
-struct Identity {
-    chain_pem: String,
-    key_pem: String,
-}
-
-fn ca(name: &str) -> Ca {
-    let key = KeyPair::generate().expect("CA key");
-    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    let cert = params.self_signed(&key).expect("CA certificate");
-    Ca { cert, key }
-}
-
-fn issue(ca: &Ca, node: &str) -> Identity {
-    let key = KeyPair::generate().expect("node key");
-    let mut params = CertificateParams::new(vec![SERVER_NAME.to_owned()]).expect("node params");
-    params.distinguished_name.push(DnType::CommonName, node);
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    let cert = params
-        .signed_by(&key, &ca.cert, &ca.key)
-        .expect("node certificate");
-    Identity {
-        chain_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
-
-fn tls(identity: &Identity, ca: &Ca) -> TlsConfig {
-    TlsConfig::from_pem(
-        identity.chain_pem.as_bytes(),
-        identity.key_pem.as_bytes(),
-        ca.cert.pem().as_bytes(),
-        SERVER_NAME,
-    )
-    .expect("TLS config")
-}
-
 async fn tls_node(
     id: u64,
     identity: &Identity,
