@@ -220,3 +220,38 @@ async fn change_membership_replaces_two_voters_through_joint_consensus() {
     assert_eq!(cluster.group(new_leader, G1).propose(add(1)).await, Ok(3));
     cluster.shutdown().await;
 }
+
+/// Bootstrapping by growth (a cold start from one node): a single-voter
+/// group commits on its own, then adds members one at a time, each joining
+/// as a learner, catching up and being promoted, until three voters hold
+/// the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_node_cluster_grows_to_three_voters() {
+    let mut cluster = Cluster::bootstrap(1, &[G1], |_| {}).await;
+    let first = cluster.group(id(1), G1).clone();
+    first
+        .wait_for_leader(WAIT)
+        .await
+        .expect("a lone voter elects itself");
+    assert_eq!(first.propose(add(4)).await, Ok(4));
+    for joiner in [id(2), id(3)] {
+        cluster.start_node(joiner).await;
+        let joined = cluster.nodes[&joiner]
+            .join_group(G1, Counter::default())
+            .await
+            .expect("joins");
+        cluster.groups.insert((joiner, G1), joined.clone());
+        first
+            .add_learner(joiner, addr(joiner.get()))
+            .await
+            .expect("caught up");
+        first.promote(joiner).await.expect("promoted");
+        assert_eq!(joined.read(Consistency::Stale, |c| c.total).await, Ok(4));
+    }
+    let voters = first.status().await.expect("status").conf_state.voters;
+    assert_eq!(voters, (1..=3).map(id).collect::<BTreeSet<_>>());
+    cluster.stop_node(id(1)).await;
+    let new = cluster.leader(G1).await;
+    assert_eq!(cluster.group(new, G1).propose(add(1)).await, Ok(5));
+    cluster.shutdown().await;
+}
