@@ -12,6 +12,7 @@
 //! - `cli`: the HTTP client and the `quorate kv` / `quorate cluster`
 //!   subcommands.
 //! - `config`: flags, environment and TOML file of `quorate serve`.
+//! - `server`: `quorate serve`, the runtime wiring behind the API.
 //!
 //! The state machine reads no clock and does no I/O a clock or does I/O: the same commands give the same
 //! state on every member.
@@ -21,6 +22,7 @@ pub mod cli;
 mod codec;
 mod command;
 pub mod config;
+pub mod server;
 mod sessions;
 mod snapshot;
 mod state_machine;

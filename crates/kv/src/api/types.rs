@@ -259,6 +259,12 @@ pub struct MemberStatus {
     /// Highest log index known to be on this member (leader's view).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_index: Option<u64>,
+    /// Entries the member lacks behind the leader's last index (leader's view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_entries: Option<u64>,
+    /// Milliseconds since the leader last heard from the member (leader's view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_contact_ms: Option<u64>,
 }
 
 /// Answer to `GET /v1/cluster` (and to membership changes).

@@ -46,6 +46,8 @@ impl FakeService {
                 client_url: Some("http://127.0.0.1:2379".into()),
                 is_leader: true,
                 match_index: Some(0),
+                lag_entries: None,
+                last_contact_ms: None,
             }];
         }
         fake
@@ -154,6 +156,8 @@ impl KvService for FakeService {
             client_url: change.client_url,
             is_leader: false,
             match_index: None,
+            lag_entries: None,
+            last_contact_ms: None,
         });
         Ok(FakeService::status(&inner))
     }

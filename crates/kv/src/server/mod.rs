@@ -1,0 +1,149 @@
+//! `quorate serve`: one member of a replicated key-value cluster.
+//!
+//! - `machine`: the runtime's state machine over [`crate::KvStateMachine`],
+//!   with the replicated member directory (client URLs, peer addresses).
+//! - `service`: the client API's [`crate::api::KvService`] over a
+//!   `quorate::Group`; `errors` maps runtime errors onto API errors;
+//!   `status` builds `GET /v1/cluster`.
+//! - `housekeeping`: readiness and publication of this node's addresses.
+//! - `boot`, `peers`: start-up (checks, transport, node, group, join) and
+//!   the local peer address book.
+//! - `http`: the HTTP listener (plain or TLS) and the status page.
+
+mod boot;
+mod errors;
+mod housekeeping;
+mod http;
+mod machine;
+mod peers;
+mod service;
+mod status;
+
+pub use boot::{cluster_id_hash, ServeError, KV_GROUP, PEER_TLS_SERVER_NAME};
+pub use machine::{Applied, MemberRecord, ReplicatedKv};
+pub use service::{Identity, NodeService};
+
+use crate::config::{ClusterStart, Listener, ServeConfig};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::future::Future;
+use std::sync::Arc;
+
+/// Installs the Prometheus recorder as the process's global `metrics`
+/// recorder, so the runtime's counters show at `/metrics`. `None` when a
+/// recorder is already installed.
+pub fn install_metrics() -> Option<PrometheusHandle> {
+    match PrometheusBuilder::new().install_recorder() {
+        Ok(handle) => Some(handle),
+        Err(error) => {
+            tracing::warn!(%error, "metrics recorder not installed; /metrics stays empty");
+            None
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("shutdown requested");
+}
+
+/// Runs one member until `shutdown` resolves, then stops the HTTP
+/// server, the node (pending writes end "outcome unknown") and the
+/// transport, in that order.
+pub async fn serve(
+    config: ServeConfig,
+    metrics: Option<PrometheusHandle>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    config.check_tls_files()?;
+    config.check_data_dir()?;
+    config.check_ports()?;
+    let client_tls = http::client_tls(&config)?;
+    let cluster_id = cluster_id_hash(&config.cluster_id);
+    let peers = boot::peer_book(&config).await?;
+    let (transport, inbound) = boot::start_transport(&config, cluster_id, &peers).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen_client)
+        .await
+        .map_err(|error| {
+            crate::config::bind_error(Listener::Client, config.listen_client, error)
+        })?;
+    let node_config = boot::node_config(&config, cluster_id, &peers);
+    let node = quorate::Node::start(node_config, transport.clone(), inbound).await?;
+    let group = match boot::open_group(&node, &config).await {
+        Ok(group) => group,
+        Err(error) => {
+            node.shutdown().await;
+            transport.shutdown().await;
+            return Err(error);
+        }
+    };
+    let identity = Identity {
+        node_id: config.node_id,
+        cluster_id: config.cluster_id.clone(),
+        client_url: config.advertise_client_url.clone(),
+        peer_addr: config.listen_peer.to_string(),
+    };
+    let service = Arc::new(NodeService::new(
+        group,
+        identity,
+        transport.clone(),
+        peers,
+        metrics,
+    ));
+    let housekeeping = tokio::spawn(housekeeping::run(Arc::clone(&service)));
+    let joining = match &config.start {
+        ClusterStart::Join { client_url } if !is_member(&service).await => {
+            let (config, url) = (config.clone(), client_url.clone());
+            Some(tokio::spawn(async move {
+                boot::request_join(&config, &url).await
+            }))
+        }
+        _ => None,
+    };
+    tracing::info!(
+        node = config.node_id,
+        client = %config.listen_client,
+        peer = %config.listen_peer,
+        "serving"
+    );
+    let served = http::serve(
+        listener,
+        client_tls,
+        Arc::clone(&service),
+        shutdown,
+        joining,
+    )
+    .await;
+    housekeeping.abort();
+    drop(service);
+    node.shutdown().await;
+    transport.shutdown().await;
+    served
+}
+
+async fn is_member(service: &NodeService) -> bool {
+    let Ok(status) = service.group.status().await else {
+        return false;
+    };
+    let me = status.node;
+    status.conf_state.voters.contains(&me) || status.conf_state.learners.contains(&me)
+}
