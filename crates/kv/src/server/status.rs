@@ -50,6 +50,8 @@ fn members(
         .map(|(id, role)| {
             let record = directory.get(&id.get());
             let progress = status.peers.iter().find(|peer| peer.id == id);
+            // The leader reports no progress for itself: it holds its whole log.
+            let leads = id == status.node && status.role == quorate::Role::Leader;
             let peer_addr = match record {
                 Some(record) if !record.peer_addr.is_empty() => record.peer_addr.clone(),
                 _ if id == status.node => own_peer_addr.to_owned(),
@@ -66,10 +68,13 @@ fn members(
                     .map(|record| record.client_url.clone())
                     .filter(|url| !url.is_empty()),
                 is_leader: status.leader == Some(id),
-                match_index: progress.map(|p| p.match_index.get()),
-                lag_entries: progress.map(|p| p.lag_entries),
+                match_index: progress
+                    .map(|p| p.match_index.get())
+                    .or(leads.then_some(status.last_index.get())),
+                lag_entries: progress.map(|p| p.lag_entries).or(leads.then_some(0)),
                 last_contact_ms: progress
-                    .map(|p| u64::try_from(p.last_contact.as_millis()).unwrap_or(u64::MAX)),
+                    .map(|p| u64::try_from(p.last_contact.as_millis()).unwrap_or(u64::MAX))
+                    .or(leads.then_some(0)),
             }
         })
         .collect()
