@@ -70,6 +70,19 @@ pub fn try_http(
     let host = base.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).ok()?;
     stream.set_read_timeout(Some(WAIT)).ok()?;
+    exchange(&mut stream, method, host, path, headers, body)
+}
+
+/// Writes one request on `stream` (`Connection: close`) and reads the
+/// whole answer.
+pub fn exchange(
+    stream: &mut (impl Read + Write),
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Reply> {
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -81,7 +94,10 @@ pub fn try_http(
     stream.write_all(request.as_bytes()).ok()?;
     stream.write_all(body).ok()?;
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
+    // A TLS peer may close without close_notify after a whole answer.
+    if stream.read_to_end(&mut raw).is_err() && raw.is_empty() {
+        return None;
+    }
     parse(&raw)
 }
 

@@ -1,0 +1,130 @@
+//! A cluster whose peers talk mutual TLS and whose clients must present a
+//! certificate over HTTPS: it elects a leader, replicates a write, and
+//! refuses a client without a certificate.
+
+mod e2e_support;
+
+use e2e_support::{exchange, free_port, wait_for, Reply, Server};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Writes `ca.pem`, `node.pem` and `node.key` into `dir`: one identity,
+/// valid for the DNS name `quorate`, as server and as client.
+fn write_certificates(dir: &Path) {
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name.push(DnType::CommonName, "test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
+    let key = KeyPair::generate().expect("node key");
+    let mut node = CertificateParams::new(vec!["quorate".to_owned()]).expect("node params");
+    node.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    let cert = node
+        .signed_by(&key, &ca_cert, &ca_key)
+        .expect("node certificate");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("writes");
+    std::fs::write(dir.join("node.pem"), cert.pem()).expect("writes");
+    std::fs::write(dir.join("node.key"), key.serialize_pem()).expect("writes");
+}
+
+fn client_config(dir: &Path, with_certificate: bool) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(dir.join("ca.pem")).expect("CA") {
+        roots.add(cert.expect("CA cert")).expect("adds");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots);
+    let config = if with_certificate {
+        let chain = CertificateDer::pem_file_iter(dir.join("node.pem"))
+            .expect("chain")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("chain");
+        let key = PrivateKeyDer::from_pem_file(dir.join("node.key")).expect("key");
+        builder
+            .with_client_auth_cert(chain, key)
+            .expect("client auth")
+    } else {
+        builder.with_no_client_auth()
+    };
+    Arc::new(config)
+}
+
+fn https(config: &Arc<rustls::ClientConfig>, url: &str, method: &str, path: &str) -> Option<Reply> {
+    let host = url.trim_start_matches("https://");
+    let name = ServerName::try_from("quorate").expect("name");
+    let connection = rustls::ClientConnection::new(Arc::clone(config), name).ok()?;
+    let socket = TcpStream::connect(host).ok()?;
+    socket.set_read_timeout(Some(e2e_support::WAIT)).ok()?;
+    let mut stream = rustls::StreamOwned::new(connection, socket);
+    exchange(&mut stream, method, host, path, &[], b"v")
+}
+
+#[test]
+fn a_mutual_tls_cluster_serves_https_clients_with_certificates() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_certificates(root.path());
+    let file = |name: &str| root.path().join(name).to_str().expect("utf-8").to_owned();
+    let ports: Vec<(u64, u16, u16)> = (1..=3).map(|id| (id, free_port(), free_port())).collect();
+    let initial = ports
+        .iter()
+        .map(|(id, peer, _)| format!("{id}=127.0.0.1:{peer}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (ca, cert, key) = (file("ca.pem"), file("node.pem"), file("node.key"));
+    let servers: Vec<Server> = ports
+        .iter()
+        .map(|&(id, peer, client)| {
+            let advertise = format!("https://127.0.0.1:{client}");
+            let flags = [
+                "--initial-cluster",
+                initial.as_str(),
+                "--advertise-client-url",
+                advertise.as_str(),
+                "--peer-cert-file",
+                cert.as_str(),
+                "--peer-key-file",
+                key.as_str(),
+                "--peer-ca-file",
+                ca.as_str(),
+                "--client-cert-file",
+                cert.as_str(),
+                "--client-key-file",
+                key.as_str(),
+                "--client-ca-file",
+                ca.as_str(),
+            ];
+            Server::start(id, root.path(), peer, client, &flags)
+        })
+        .collect();
+    let trusted = client_config(root.path(), true);
+    let urls: Vec<String> = servers
+        .iter()
+        .map(|s| s.client_url.replace("http://", "https://"))
+        .collect();
+    let leader = wait_for("a leader that accepts an HTTPS write", || {
+        urls.iter().find(|url| {
+            https(&trusted, url, "PUT", "/v1/kv/secure").is_some_and(|r| r.status == 200)
+        })
+    });
+    let read = https(&trusted, leader, "GET", "/v1/kv/secure").expect("answer");
+    assert_eq!(read.text(), "v");
+    let follower = urls.iter().find(|url| *url != leader).expect("follower");
+    let redirect = https(&trusted, follower, "PUT", "/v1/kv/secure").expect("answer");
+    assert_eq!(redirect.status, 307);
+    assert!(redirect
+        .header("location")
+        .is_some_and(|l| l.starts_with("https://")));
+    let anonymous = client_config(root.path(), false);
+    assert!(https(&anonymous, leader, "GET", "/health").is_none());
+    drop(servers);
+}
