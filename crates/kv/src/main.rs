@@ -1,8 +1,12 @@
-//! The `quorate` binary. This build has the client subcommands only;
-//! `serve`, `demo` and `bench` arrive with the runtime wiring.
+//! The `quorate` binary: the server (`serve`), its clients (`kv`,
+//! `cluster`), a self-contained demo (`demo`) and a load generator
+//! (`bench`).
+
+mod bench;
+mod demo;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use quorate_kv::cli::{
     run_cluster, run_kv, Client, ClientOptions, ClusterCommand, KvCommand, RetryPolicy,
 };
@@ -29,10 +33,28 @@ enum Command {
     Cluster(ClusterCommand),
     /// Run a cluster member: bootstrap, restart or join, then serve HTTP.
     Serve(Box<quorate_kv::config::ServeArgs>),
+    /// Start a 3-node cluster on loopback, crash its leader under load and
+    /// check the clients' history for linearizability.
+    Demo(demo::DemoArgs),
+    /// Measure throughput and latency of a cluster (a temporary one when
+    /// no --endpoints are given).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|error| error.exit());
+    if let Command::Bench(args) = &mut cli.command {
+        // `--endpoints` is also a global flag with a default; bench starts
+        // its own cluster unless the user named one.
+        let given = matches
+            .subcommand_matches("bench")
+            .and_then(|bench| bench.value_source("endpoints"))
+            .is_some_and(|source| source != clap::parser::ValueSource::DefaultValue);
+        if !given {
+            args.endpoints.clear();
+        }
+    }
     if let Command::Serve(args) = &cli.command {
         return match run_serve(args) {
             Ok(()) => ExitCode::SUCCESS,
@@ -41,6 +63,9 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         };
+    }
+    if let Command::Demo(_) | Command::Bench(_) = &cli.command {
+        return run_tool(cli.command);
     }
     match run(cli) {
         Ok(true) => ExitCode::SUCCESS,
@@ -70,6 +95,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             Command::Kv(command) => run_kv(&client, command, output).await,
             Command::Cluster(command) => run_cluster(&client, command, output).await,
             Command::Serve(_) => unreachable!("serve runs before the client runtime"),
+            Command::Demo(_) | Command::Bench(_) => {
+                unreachable!("demo and bench run before the client runtime")
+            }
         }
     })?;
     print!("{}", printed.text);
@@ -96,4 +124,36 @@ fn run_serve(args: &quorate_kv::config::ServeArgs) -> anyhow::Result<()> {
         quorate_kv::server::serve(config, metrics, shutdown).await
     })?;
     Ok(())
+}
+
+/// `quorate demo` and `quorate bench`. The runtime's `block_on` keeps the
+/// orchestration on the main thread, which spawns the cluster's nodes: on
+/// Linux they die with the thread that spawned them.
+fn run_tool(command: Command) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("Error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match command {
+            Command::Demo(args) => demo::run(args).await,
+            Command::Bench(args) => bench::run(args).await.map(|()| true),
+            _ => Ok(true),
+        }
+    });
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("Error: {error}");
+            ExitCode::FAILURE
+        }
+    }
 }

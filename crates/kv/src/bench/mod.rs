@@ -1,0 +1,247 @@
+//! `quorate bench`: a closed-loop load generator. Clients each send one
+//! request at a time for a fixed time per phase: writes, then reads at
+//! each consistency level (linearizable, lease, stale). It reports
+//! throughput and p50/p99/p999 latency per phase from HDR histograms.
+//!
+//! Against `--endpoints` it loads a running cluster; without them it
+//! starts a temporary 3-node cluster on loopback, as the demo does.
+
+use crate::demo::cluster::{LocalCluster, NodeTimings};
+use crate::demo::probe;
+use crate::demo::stats::{human, Latency};
+use crate::demo::DemoError;
+use axum::http::Method;
+use bytes::Bytes;
+use quorate_kv::cli::{Client, ClientError, ClientRequest, RetryPolicy, Table};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Time for the temporary cluster's first election.
+const FIRST_LEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The flags of `quorate bench`.
+#[derive(clap::Args, Clone, Debug, PartialEq)]
+pub struct BenchArgs {
+    /// Client URLs of a running cluster; none starts a temporary one.
+    #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+    pub endpoints: Vec<String>,
+    /// Concurrent clients, each with one request in flight.
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub clients: u64,
+    /// Seconds per phase.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub duration: f64,
+    /// Distinct keys written and read.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub keys: u64,
+    /// Bytes per written value.
+    #[arg(long, value_name = "BYTES", default_value_t = 100)]
+    pub value_size: usize,
+}
+
+/// One phase's load.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Put,
+    Read(&'static str),
+}
+
+impl Phase {
+    fn name(self) -> String {
+        match self {
+            Phase::Put => "put".to_owned(),
+            Phase::Read(consistency) => format!("get ({consistency})"),
+        }
+    }
+}
+
+const PHASES: [Phase; 4] = [
+    Phase::Put,
+    Phase::Read("linearizable"),
+    Phase::Read("lease"),
+    Phase::Read("stale"),
+];
+
+/// What one phase measured.
+#[derive(Debug, Default)]
+struct PhaseResult {
+    latency: Latency,
+    errors: u64,
+    elapsed: Duration,
+}
+
+/// Runs every phase and prints the table. Ctrl-C stops it (and the
+/// temporary cluster, if any).
+pub async fn run(args: BenchArgs) -> Result<(), DemoError> {
+    if !(0.1..=3600.0).contains(&args.duration) {
+        return Err(DemoError::Duration(args.duration));
+    }
+    if !(1..=4096).contains(&args.clients) {
+        return Err(DemoError::Clients(args.clients));
+    }
+    tokio::select! {
+        result = bench(args) => result,
+        _ = tokio::signal::ctrl_c() => Err(DemoError::Interrupted),
+    }
+}
+
+async fn bench(args: BenchArgs) -> Result<(), DemoError> {
+    // Keeps the temporary cluster alive until the benchmark ends.
+    let mut local = None;
+    let endpoints = if args.endpoints.is_empty() {
+        let mut cluster = LocalCluster::start(NodeTimings::default())?;
+        let leader = probe::wait_for_leader(&mut cluster, None, 0, FIRST_LEADER_TIMEOUT).await?;
+        println!(
+            "started a temporary 3-node cluster under {}",
+            cluster.root().display()
+        );
+        let endpoints = leader_first(
+            cluster.client_urls(),
+            &cluster.node(leader.leader_id())?.client_url(),
+        );
+        local = Some(cluster);
+        endpoints
+    } else {
+        args.endpoints.clone()
+    };
+    if !any_answers(&endpoints).await {
+        return Err(DemoError::Unreachable(endpoints.join(",")));
+    }
+    let policy = RetryPolicy {
+        request_timeout: Duration::from_secs(5),
+        ..RetryPolicy::default()
+    };
+    let client = Arc::new(Client::new(&endpoints, policy)?);
+    println!(
+        "{} clients, {:.1}s per phase, {} keys, {}-byte values, against {}",
+        args.clients,
+        args.duration,
+        args.keys,
+        args.value_size,
+        endpoints.join(",")
+    );
+    let mut table = Table::new(&["phase", "ops", "ops/s", "p50", "p99", "p999", "errors"]);
+    for phase in PHASES {
+        let result = run_phase(&client, &args, phase).await;
+        table.row(row(phase, &result));
+    }
+    print!("{}", table.render());
+    drop(local);
+    Ok(())
+}
+
+/// Whether any endpoint serves the API, so a typo fails at once rather
+/// than after every request of every phase has timed out.
+async fn any_answers(endpoints: &[String]) -> bool {
+    for endpoint in endpoints {
+        if probe::status(endpoint).await.is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// `urls` with the leader's first, so writes skip the redirect.
+fn leader_first(mut urls: Vec<String>, leader: &str) -> Vec<String> {
+    urls.sort_by_key(|url| url != leader);
+    urls
+}
+
+fn row(phase: Phase, result: &PhaseResult) -> Vec<String> {
+    let ops = result.latency.count();
+    let seconds = result.elapsed.as_secs_f64().max(f64::EPSILON);
+    vec![
+        phase.name(),
+        ops.to_string(),
+        format!("{:.0}", ops as f64 / seconds),
+        human(result.latency.quantile(0.5)),
+        human(result.latency.quantile(0.99)),
+        human(result.latency.quantile(0.999)),
+        result.errors.to_string(),
+    ]
+}
+
+async fn run_phase(client: &Arc<Client>, args: &BenchArgs, phase: Phase) -> PhaseResult {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(args.duration);
+    let value = Bytes::from(vec![b'x'; args.value_size]);
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|client_id| {
+            let client = Arc::clone(client);
+            let value = value.clone();
+            let keys = args.keys.max(1);
+            tokio::spawn(async move {
+                let mut result = PhaseResult::default();
+                let mut sequence = client_id;
+                while Instant::now() < deadline {
+                    let key = sequence % keys;
+                    sequence += 7919;
+                    let sent = Instant::now();
+                    match send(&client, phase, key, &value).await {
+                        Ok(()) => result.latency.record(sent.elapsed()),
+                        Err(_) => result.errors += 1,
+                    }
+                }
+                result
+            })
+        })
+        .collect();
+    let mut total = PhaseResult::default();
+    for task in tasks {
+        if let Ok(result) = task.await {
+            total.latency.merge(&result.latency);
+            total.errors += result.errors;
+        }
+    }
+    total.elapsed = started.elapsed();
+    total
+}
+
+/// One request. Reads of a key not written yet answer 404, which counts
+/// as a successful read: the read path did all its work.
+async fn send(client: &Client, phase: Phase, key: u64, value: &Bytes) -> Result<(), ClientError> {
+    let path = format!("/v1/kv/bench/{key:08}");
+    let request = match phase {
+        Phase::Put => {
+            let mut request = ClientRequest::new(Method::PUT, path);
+            request.body = value.clone();
+            request
+        }
+        Phase::Read(consistency) => {
+            ClientRequest::new(Method::GET, format!("{path}?consistency={consistency}"))
+        }
+    };
+    match client.send(&request).await {
+        Ok(_) => Ok(()),
+        Err(ClientError::Api { status, .. }) if status == axum::http::StatusCode::NOT_FOUND => {
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_leader_comes_first() {
+        let urls = vec!["a".to_owned(), "b".to_owned(), "c".to_owned()];
+        assert_eq!(leader_first(urls, "b"), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn rows_show_throughput_and_quantiles() {
+        let mut result = PhaseResult::default();
+        for _ in 0..10 {
+            result.latency.record(Duration::from_millis(1));
+        }
+        result.elapsed = Duration::from_secs(2);
+        let cells = row(Phase::Read("lease"), &result);
+        assert_eq!(cells[0], "get (lease)");
+        assert_eq!(cells[1], "10");
+        assert_eq!(cells[2], "5");
+        assert_eq!(cells[3], "1.0ms");
+    }
+}
