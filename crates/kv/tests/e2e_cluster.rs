@@ -124,3 +124,24 @@ fn transfers_go_through_the_leader_and_need_a_voter() {
     assert_eq!(moved.status, 200, "{}", moved.text());
     assert_ne!(moved.json()["leader_id"], leader);
 }
+
+/// A standby voter (`--standby`) counts towards quorums but never
+/// campaigns, and the cluster reports it as `standby`.
+#[test]
+fn a_standby_voter_is_reported_and_never_leads() {
+    let cluster = Cluster::start_with(3, &|id| {
+        if id == 3 {
+            vec!["--standby".to_owned()]
+        } else {
+            Vec::new()
+        }
+    });
+    let leader = cluster.leader();
+    assert_ne!(leader, 3);
+    let url = cluster.url(leader).to_owned();
+    let roles = wait_for("node 3 reported as standby", || {
+        let roles = member_roles(&url);
+        roles.contains(&(3, "standby".into())).then_some(roles)
+    });
+    assert!(roles.contains(&(1, "voter".into())), "{roles:?}");
+}

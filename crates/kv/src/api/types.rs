@@ -245,6 +245,8 @@ impl From<TxnResponse> for TxnResult {
 pub enum MemberRole {
     Voter,
     Learner,
+    /// A voter that never campaigns (`quorate serve --standby`).
+    Standby,
 }
 
 /// One member as `GET /v1/cluster` reports it.

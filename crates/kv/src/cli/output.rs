@@ -100,6 +100,7 @@ pub fn cluster_table(status: &ClusterStatus) -> String {
             match member.role {
                 MemberRole::Voter => "voter".into(),
                 MemberRole::Learner => "learner".into(),
+                MemberRole::Standby => "standby".into(),
             },
             member.is_leader.to_string(),
             member.peer_url.clone(),

@@ -85,6 +85,10 @@ pub struct ServeArgs {
     /// Take a snapshot after this many applied entries [default: 10000].
     #[arg(long, value_name = "N")]
     pub snapshot_entries: Option<u64>,
+    /// Vote and count towards quorums but never campaign: a standby voter
+    /// (e.g. in a far data center) that should not become leader.
+    #[arg(long)]
+    pub standby: bool,
 }
 
 /// The TOML file: the same names as the flags, with underscores.
@@ -108,6 +112,7 @@ struct FileConfig {
     election_timeout_ms: Option<u64>,
     heartbeat_interval_ms: Option<u64>,
     snapshot_entries: Option<u64>,
+    standby: Option<bool>,
 }
 
 /// Certificate, key and optional CA of one listener.
@@ -144,6 +149,8 @@ pub struct ServeConfig {
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub snapshot_entries: u64,
+    /// Never campaign (a standby voter).
+    pub standby: bool,
 }
 
 /// Reads one setting from flag, environment and file, in that order.

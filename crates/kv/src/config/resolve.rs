@@ -54,18 +54,7 @@ impl Layers<'_> {
         }
         let start = self.start(node_id, listen_peer)?;
         let (election_timeout, heartbeat_interval) = self.timeouts()?;
-        let snapshot_entries = self
-            .pick(
-                "snapshot_entries",
-                args.snapshot_entries,
-                file.snapshot_entries,
-            )?
-            .unwrap_or(SNAPSHOT_ENTRIES_DEFAULT);
-        if snapshot_entries == 0 {
-            return Err(ConfigError::Zero {
-                field: "snapshot_entries",
-            });
-        }
+        let (snapshot_entries, standby) = self.snapshot_and_standby()?;
         Ok(ServeConfig {
             node_id,
             data_dir,
@@ -79,7 +68,29 @@ impl Layers<'_> {
             election_timeout,
             heartbeat_interval,
             snapshot_entries,
+            standby,
         })
+    }
+
+    /// Snapshot interval and the standby switch.
+    fn snapshot_and_standby(&self) -> Result<(u64, bool), ConfigError> {
+        let (args, file) = (self.args, &self.file);
+        let snapshot_entries = self
+            .pick(
+                "snapshot_entries",
+                args.snapshot_entries,
+                file.snapshot_entries,
+            )?
+            .unwrap_or(SNAPSHOT_ENTRIES_DEFAULT);
+        if snapshot_entries == 0 {
+            return Err(ConfigError::Zero {
+                field: "snapshot_entries",
+            });
+        }
+        let standby = self
+            .pick("standby", args.standby.then_some(true), file.standby)?
+            .unwrap_or(false);
+        Ok((snapshot_entries, standby))
     }
 
     fn start(&self, node_id: u64, listen_peer: SocketAddr) -> Result<ClusterStart, ConfigError> {

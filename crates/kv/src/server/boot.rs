@@ -186,6 +186,7 @@ pub fn node_config(
     node.election_ticks = ticks(config.election_timeout);
     node.heartbeat_ticks = ticks(config.heartbeat_interval);
     node.snapshot_policy.entries_since_last = config.snapshot_entries;
+    node.raft.standby = config.standby;
     node
 }
 

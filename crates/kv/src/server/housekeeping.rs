@@ -35,6 +35,8 @@ pub struct MemberRecordJson {
     pub id: u64,
     pub client_url: String,
     pub peer_addr: String,
+    #[serde(default)]
+    pub standby: bool,
 }
 
 /// What readiness is measured against: the commit index seen once a
@@ -167,6 +169,7 @@ async fn send_record(leader_url: &str, id: u64, record: &MemberRecord) -> Result
         id,
         client_url: record.client_url.clone(),
         peer_addr: record.peer_addr.clone(),
+        standby: record.standby,
     };
     let mut request = ClientRequest::new(Method::POST, MEMBER_RECORD_PATH);
     request.body = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
@@ -196,6 +199,7 @@ pub async fn member_record_route(State(service): State<Arc<NodeService>>, body: 
         let value = MemberRecord {
             client_url: record.client_url,
             peer_addr: record.peer_addr,
+            standby: record.standby,
         };
         service.propose_record(record.id, &value).await?;
         service.cluster_status().await

@@ -14,7 +14,7 @@
 //!
 //! ```text
 //! magic "QKVM" | version u32 (= 1) | members u32
-//!   { id u64 | client_url len+bytes | peer_addr len+bytes } * members
+//!   { id u64 | client_url len+bytes | peer_addr len+bytes | standby u8 } * members
 //! kv_snapshot len+bytes        (KvStateMachine's own checksummed format)
 //! crc32c u32                   over everything before it
 //! ```
@@ -43,6 +43,8 @@ pub struct MemberRecord {
     pub client_url: String,
     /// `host:port` peers connect to; empty when unknown.
     pub peer_addr: String,
+    /// The member never campaigns (a standby voter).
+    pub standby: bool,
 }
 
 /// What applying one entry returns: a write's answer, or nothing for a
@@ -102,8 +104,7 @@ impl ReplicatedKv {
         out.u32(u32::try_from(self.members.len()).expect("member count fits u32"));
         for (id, record) in &self.members {
             out.u64(*id);
-            out.bytes(record.client_url.as_bytes());
-            out.bytes(record.peer_addr.as_bytes());
+            encode_record_body(&mut out, record);
         }
         out.bytes(&self.kv.snapshot());
         let checksum = crc32c::crc32c(out.as_slice());
@@ -142,21 +143,27 @@ impl ReplicatedKv {
 }
 
 fn decode_members(reader: &mut Reader<'_>) -> Result<BTreeMap<u64, MemberRecord>, DecodeError> {
-    let count = reader.count(8 + 4 + 4)?;
+    let count = reader.count(8 + 4 + 4 + 1)?;
     let mut members = BTreeMap::new();
     for _ in 0..count {
         let id = reader.u64()?;
-        let client_url = reader.string("client url")?;
-        let peer_addr = reader.string("peer address")?;
-        members.insert(
-            id,
-            MemberRecord {
-                client_url,
-                peer_addr,
-            },
-        );
+        members.insert(id, decode_record_body(reader)?);
     }
     Ok(members)
+}
+
+fn encode_record_body(out: &mut Writer, record: &MemberRecord) {
+    out.bytes(record.client_url.as_bytes());
+    out.bytes(record.peer_addr.as_bytes());
+    out.bool(record.standby);
+}
+
+fn decode_record_body(reader: &mut Reader<'_>) -> Result<MemberRecord, DecodeError> {
+    Ok(MemberRecord {
+        client_url: reader.string("client url")?,
+        peer_addr: reader.string("peer address")?,
+        standby: reader.bool()?,
+    })
 }
 
 /// Encodes a member record entry for [`quorate::Group::propose`].
@@ -164,8 +171,7 @@ pub fn encode_member_record(id: u64, record: &MemberRecord) -> Bytes {
     let mut out = Writer::new();
     out.u8(MEMBER_RECORD_TAG);
     out.u64(id);
-    out.bytes(record.client_url.as_bytes());
-    out.bytes(record.peer_addr.as_bytes());
+    encode_record_body(&mut out, record);
     out.finish()
 }
 
@@ -173,16 +179,9 @@ fn decode_member_record(data: &Bytes) -> Result<(u64, MemberRecord), DecodeError
     let mut reader = Reader::new(data);
     let _tag = reader.u8()?;
     let id = reader.u64()?;
-    let client_url = reader.string("client url")?;
-    let peer_addr = reader.string("peer address")?;
+    let record = decode_record_body(&mut reader)?;
     reader.finish()?;
-    Ok((
-        id,
-        MemberRecord {
-            client_url,
-            peer_addr,
-        },
-    ))
+    Ok((id, record))
 }
 
 impl StateMachine for ReplicatedKv {
@@ -259,6 +258,7 @@ mod tests {
         let record = MemberRecord {
             client_url: "http://127.0.0.1:7000".into(),
             peer_addr: "127.0.0.1:7001".into(),
+            standby: true,
         };
         let batch = [
             command(2, put("a")),

@@ -101,6 +101,7 @@ pub async fn serve(
         cluster_id: config.cluster_id.clone(),
         client_url: config.advertise_client_url.clone(),
         peer_addr: config.listen_peer.to_string(),
+        standby: config.standby,
     };
     let service = Arc::new(NodeService::new(
         group,

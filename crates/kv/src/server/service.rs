@@ -32,6 +32,8 @@ pub struct Identity {
     pub client_url: String,
     /// `host:port` peers reach this node at.
     pub peer_addr: String,
+    /// Never campaigns (`--standby`).
+    pub standby: bool,
 }
 
 impl Identity {
@@ -39,6 +41,7 @@ impl Identity {
         MemberRecord {
             client_url: self.client_url.clone(),
             peer_addr: self.peer_addr.clone(),
+            standby: self.standby,
         }
     }
 }
@@ -163,6 +166,7 @@ impl NodeService {
         let record = MemberRecord {
             client_url: change.client_url.clone().unwrap_or_default(),
             peer_addr: addr.to_string(),
+            standby: false,
         };
         self.propose_record(change.id, &record).await?;
         self.peers

@@ -49,6 +49,10 @@ fn members(
         .into_iter()
         .map(|(id, role)| {
             let record = directory.get(&id.get());
+            let role = match (role, record) {
+                (MemberRole::Voter, Some(record)) if record.standby => MemberRole::Standby,
+                (role, _) => role,
+            };
             let progress = status.peers.iter().find(|peer| peer.id == id);
             // The leader reports no progress for itself: it holds its whole log.
             let leads = id == status.node && status.role == quorate::Role::Leader;

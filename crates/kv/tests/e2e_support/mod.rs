@@ -247,6 +247,11 @@ impl Cluster {
     /// Starts voters `1..=size` from one `--initial-cluster` and waits
     /// until every one is ready.
     pub fn start(size: u64) -> Cluster {
+        Cluster::start_with(size, &|_| Vec::new())
+    }
+
+    /// Like [`Cluster::start`], with extra flags for each node.
+    pub fn start_with(size: u64, flags: &dyn Fn(u64) -> Vec<String>) -> Cluster {
         let root = tempfile::tempdir().expect("tempdir");
         let ports: Vec<(u64, u16, u16)> = (1..=size)
             .map(|id| (id, free_port(), free_port()))
@@ -259,7 +264,9 @@ impl Cluster {
         let nodes = ports
             .iter()
             .map(|&(id, peer, client)| {
-                let extra = ["--initial-cluster", initial.as_str()];
+                let mut extra = vec!["--initial-cluster".to_owned(), initial.clone()];
+                extra.extend(flags(id));
+                let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
                 (id, Server::start(id, root.path(), peer, client, &extra))
             })
             .collect();
