@@ -145,3 +145,18 @@ fn a_standby_voter_is_reported_and_never_leads() {
     });
     assert!(roles.contains(&(1, "voter".into())), "{roles:?}");
 }
+
+/// SIGTERM stops a node gracefully (exit status 0, node and transport
+/// shut down), and the node restarts from its data directory alone.
+#[test]
+fn sigterm_stops_a_node_gracefully_and_it_restarts() {
+    let mut cluster = Cluster::start(1);
+    let url = cluster.url(1).to_owned();
+    assert_eq!(http("PUT", &url, "/v1/kv/kept", b"yes").status, 200);
+    let server = cluster.nodes.get_mut(&1).expect("node");
+    assert!(server.terminate(), "{}", server.logs());
+    assert!(server.logs().contains("node stopped"), "{}", server.logs());
+    server.restart(&[]);
+    cluster.wait_ready();
+    assert_eq!(http("GET", &url, "/v1/kv/kept", b"").text(), "yes");
+}

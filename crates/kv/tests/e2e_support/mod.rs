@@ -215,6 +215,18 @@ impl Server {
         }
     }
 
+    /// Sends SIGTERM and waits for the exit; true when it exited with 0.
+    pub fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with a pid this guard spawned and has not reaped.
+        let sent = unsafe { libc::kill(pid, libc::SIGTERM) };
+        assert_eq!(sent, 0, "SIGTERM not delivered");
+        child.wait().is_ok_and(|status| status.success())
+    }
+
     /// Starts the process again on the same ports and data directory.
     pub fn restart(&mut self, extra: &[&str]) {
         self.kill();
