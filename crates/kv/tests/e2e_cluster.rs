@@ -29,7 +29,9 @@ fn a_node_joins_is_promoted_takes_over_and_an_old_member_is_removed() {
     assert_eq!(http("PUT", &leader_url, "/v1/kv/before", b"1").status, 200);
 
     let root = cluster.root.path().to_owned();
-    let join = ["--join", leader_url.as_str()];
+    // Joining through a follower exercises the redirect to the leader.
+    let follower_url = cluster.url(cluster.follower(leader)).to_owned();
+    let join = ["--join", follower_url.as_str()];
     let newcomer = Server::start(4, &root, free_port(), free_port(), &join);
     wait_for("node 4 to join and catch up", || {
         newcomer.is_ready().then_some(())

@@ -127,8 +127,13 @@ fn bad_requests_get_clear_errors() {
     assert_eq!(member.status, 400);
     let page = http("GET", &node, "/", b"");
     assert!(page.text().contains("/v1/cluster"));
-    let metrics = http("GET", &node, "/metrics", b"");
-    assert!(metrics.text().contains("quorate_"), "{}", metrics.text());
+    let metrics = http("GET", &node, "/metrics", b"").text();
+    assert!(
+        metrics.contains("quorate_leader_changes_total"),
+        "{metrics}"
+    );
+    let counted = r#"quorate_kv_http_requests_total{route="/v1/txn",method="POST",status="400"} 1"#;
+    assert!(metrics.contains(counted), "{metrics}");
 }
 
 /// A node that lost its quorum answers 503 with Retry-After: the request

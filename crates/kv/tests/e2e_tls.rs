@@ -119,7 +119,11 @@ fn a_mutual_tls_cluster_serves_https_clients_with_certificates() {
     let read = https(&trusted, leader, "GET", "/v1/kv/secure").expect("answer");
     assert_eq!(read.text(), "v");
     let follower = urls.iter().find(|url| *url != leader).expect("follower");
-    let redirect = https(&trusted, follower, "PUT", "/v1/kv/secure").expect("answer");
+    // 503 until the follower applied the leader's member record.
+    let redirect = wait_for("a redirect from the follower", || {
+        let reply = https(&trusted, follower, "PUT", "/v1/kv/secure")?;
+        (reply.status != 503).then_some(reply)
+    });
     assert_eq!(redirect.status, 307);
     assert!(redirect
         .header("location")

@@ -6,8 +6,10 @@ use super::housekeeping::{member_record_route, MEMBER_RECORD_PATH};
 use super::service::NodeService;
 use crate::api::{router, ApiLimits};
 use crate::config::ServeConfig;
+use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use rustls::pki_types::pem::PemObject;
@@ -34,13 +36,38 @@ async fn status_page() -> impl IntoResponse {
     ([(CONTENT_TYPE, "text/html; charset=utf-8")], STATUS_PAGE)
 }
 
+/// Requests answered, by route pattern, method and status code.
+pub const HTTP_REQUESTS_TOTAL: &str = "quorate_kv_http_requests_total";
+/// Time to answer a request, by route pattern, in seconds.
+pub const HTTP_REQUEST_SECONDS: &str = "quorate_kv_http_request_seconds";
+
 /// The whole HTTP surface of a serving node.
 pub fn app(service: Arc<NodeService>) -> Router {
     let extra = Router::new()
         .route("/", get(status_page))
         .route(MEMBER_RECORD_PATH, post(member_record_route))
         .with_state(Arc::clone(&service));
-    router(service, ApiLimits::default()).merge(extra)
+    router(service, ApiLimits::default())
+        .merge(extra)
+        .route_layer(middleware::from_fn(record_request))
+}
+
+/// Counts and times every routed request. Labels use the route pattern
+/// (`/v1/kv/{*key}`), never the path, so keys cannot blow up cardinality.
+async fn record_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = tokio::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "route" => route.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!(HTTP_REQUEST_SECONDS, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
 }
 
 /// Client TLS settings, when configured: the server's certificate, and
