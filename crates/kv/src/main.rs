@@ -59,7 +59,8 @@ fn main() -> ExitCode {
         return match run_serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("Error: {error:#}");
+                // Serve errors already name their causes in one sentence.
+                eprintln!("Error: {error}");
                 ExitCode::FAILURE
             }
         };
@@ -117,7 +118,7 @@ fn run_serve(args: &quorate_kv::config::ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .map_err(|error| anyhow::anyhow!("cannot start the async runtime: {error}"))?;
     runtime.block_on(async {
         let metrics = quorate_kv::server::install_metrics();
         let shutdown = quorate_kv::server::shutdown_signal();

@@ -93,3 +93,34 @@ fn a_node_outside_its_initial_cluster_is_refused() {
     assert!(!ok);
     assert!(stderr.contains("not in the initial cluster"), "{stderr}");
 }
+
+/// The data directory of another node is refused, with the cause said once.
+#[test]
+fn a_data_dir_of_another_node_is_refused() {
+    let mut cluster = Cluster::start(1);
+    let server = cluster.nodes.get_mut(&1).expect("node");
+    server.kill();
+    let data = server.data_dir.to_str().expect("utf-8 path").to_owned();
+    let (peer, client) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let args = [
+        "serve",
+        "--node-id",
+        "2",
+        "--data-dir",
+        &data,
+        "--listen-peer",
+        &peer,
+        "--listen-client",
+        &client,
+    ];
+    let (ok, stderr) = run_to_end(&args);
+    assert!(!ok);
+    assert_eq!(
+        stderr.matches("belongs to node n1, not n2").count(),
+        1,
+        "{stderr}"
+    );
+}
