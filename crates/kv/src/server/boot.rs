@@ -92,7 +92,9 @@ pub async fn peer_book(config: &ServeConfig) -> Result<BTreeMap<u64, SocketAddr>
             }
         }
     }
-    book.insert(config.node_id, config.listen_peer);
+    // Peers dial the address the cluster knows; the listen address may be
+    // a wildcard.
+    book.entry(config.node_id).or_insert(config.listen_peer);
     peers::save(&config.data_dir, &book)?;
     Ok(book)
 }

@@ -109,7 +109,9 @@ impl Readiness {
     }
 }
 
-/// Hands every replicated peer address to the transport once.
+/// Hands replicated peer addresses of members this node has no address
+/// for to the transport. A known address is never replaced from the
+/// directory: the runtime's own log entries and the local book win.
 async fn learn_peers(service: &NodeService) {
     let directory = service.directory().await;
     let me = service.identity.node_id;
@@ -121,8 +123,8 @@ async fn learn_peers(service: &NodeService) {
             continue;
         };
         let mut peers = service.peers.lock().unwrap_or_else(PoisonError::into_inner);
-        if peers.get(&id) != Some(&addr) {
-            peers.insert(id, addr);
+        if let std::collections::btree_map::Entry::Vacant(slot) = peers.entry(id) {
+            slot.insert(addr);
             service.transport.set_peer(quorate::NodeId::new(id), addr);
         }
     }
@@ -136,7 +138,14 @@ async fn publish(service: &NodeService, leader: Option<quorate::NodeId>) -> bool
     let mine = service.identity.record();
     let directory = service.directory().await;
     let me = service.identity.node_id;
-    if directory.get(&me) == Some(&mine) {
+    // The leader may keep the peer address it already knows for this node
+    // (see `member_record_route`), so only the rest must match.
+    let current = directory.get(&me).is_some_and(|record| {
+        record.client_url == mine.client_url
+            && record.standby == mine.standby
+            && !record.peer_addr.is_empty()
+    });
+    if current {
         return false;
     }
     if leader == service.group.node_id() {
@@ -195,10 +204,14 @@ pub async fn member_record_route(State(service): State<Arc<NodeService>>, body: 
                 "invalid record",
             ));
         }
-        resolve_peer(&record.peer_addr).await?;
+        let addr = resolve_peer(&record.peer_addr).await?;
+        // A record may fill in a member's client URL, not move a member the
+        // cluster already reaches elsewhere (a node listening on 0.0.0.0
+        // reports that, not the address its peers dial).
+        let addr = service.peers_now().get(&record.id).copied().unwrap_or(addr);
         let value = MemberRecord {
             client_url: record.client_url,
-            peer_addr: record.peer_addr,
+            peer_addr: addr.to_string(),
             standby: record.standby,
         };
         service.propose_record(record.id, &value).await?;

@@ -96,13 +96,7 @@ pub async fn serve(
             return Err(error);
         }
     };
-    let identity = Identity {
-        node_id: config.node_id,
-        cluster_id: config.cluster_id.clone(),
-        client_url: config.advertise_client_url.clone(),
-        peer_addr: config.listen_peer.to_string(),
-        standby: config.standby,
-    };
+    let identity = identity(&config, &peers);
     let service = Arc::new(NodeService::new(
         group,
         identity,
@@ -139,6 +133,26 @@ pub async fn serve(
     node.shutdown().await;
     transport.shutdown().await;
     served
+}
+
+/// This node as the member directory records it: the peer address the
+/// cluster dials (from the address book; the listen address may be a
+/// wildcard) and the advertised client URL.
+fn identity(
+    config: &ServeConfig,
+    peers: &std::collections::BTreeMap<u64, std::net::SocketAddr>,
+) -> Identity {
+    Identity {
+        node_id: config.node_id,
+        cluster_id: config.cluster_id.clone(),
+        client_url: config.advertise_client_url.clone(),
+        peer_addr: peers
+            .get(&config.node_id)
+            .copied()
+            .unwrap_or(config.listen_peer)
+            .to_string(),
+        standby: config.standby,
+    }
 }
 
 async fn is_member(service: &NodeService) -> bool {

@@ -9,7 +9,9 @@
 use super::errors::{
     membership_error, not_ready, propose_error, read_error, transfer_error, LeaderRedirect,
 };
-use super::machine::{encode_member_record, Applied, MemberRecord, ReplicatedKv};
+use super::machine::{
+    encode_member_record, Applied, MemberRecord, ReplicatedKv, MEMBER_URL_BYTES_MAX,
+};
 use super::status::cluster_status;
 use crate::api::{
     BadRequest, ClusterStatus, Consistency, Health, KvError, KvService, MemberAction, MemberChange,
@@ -162,6 +164,13 @@ impl NodeService {
 
     async fn add_learner(&self, change: &MemberChange) -> Result<(), KvError> {
         let peer_url = change.peer_url.as_deref().unwrap_or_default();
+        let client_url = change.client_url.as_deref().unwrap_or_default();
+        if peer_url.len().max(client_url.len()) > MEMBER_URL_BYTES_MAX {
+            return Err(KvError::bad_request(
+                BadRequest::MemberUrls,
+                format!("member URLs are limited to {MEMBER_URL_BYTES_MAX} bytes"),
+            ));
+        }
         let addr = resolve_peer(peer_url).await?;
         let record = MemberRecord {
             client_url: change.client_url.clone().unwrap_or_default(),
