@@ -13,7 +13,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Writes `ca.pem`, `node.pem` and `node.key` into `dir`: one identity,
-/// valid for the DNS name `quorate`, as server and as client.
+/// valid for the DNS name `quorate` (peers) and 127.0.0.1 (client URLs
+/// members call each other at), as server and as client.
 fn write_certificates(dir: &Path) {
     let ca_key = KeyPair::generate().expect("CA key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
@@ -21,7 +22,8 @@ fn write_certificates(dir: &Path) {
     ca.distinguished_name.push(DnType::CommonName, "test CA");
     let ca_cert = ca.self_signed(&ca_key).expect("CA certificate");
     let key = KeyPair::generate().expect("node key");
-    let mut node = CertificateParams::new(vec!["quorate".to_owned()]).expect("node params");
+    let mut node = CertificateParams::new(vec!["quorate".to_owned(), "127.0.0.1".to_owned()])
+        .expect("node params");
     node.extended_key_usages = vec![
         ExtendedKeyUsagePurpose::ServerAuth,
         ExtendedKeyUsagePurpose::ClientAuth,
@@ -69,47 +71,56 @@ fn https(config: &Arc<rustls::ClientConfig>, url: &str, method: &str, path: &str
     exchange(&mut stream, method, host, path, &[], b"v")
 }
 
+/// Starts node `id` with peer and client TLS from the files in `root`,
+/// advertising `https://127.0.0.1:<client>`; `start` is `--initial-cluster
+/// ...` or `--join ...`.
+fn tls_server(root: &Path, id: u64, (peer, client): (u16, u16), start: [&str; 2]) -> Server {
+    let file = |name: &str| root.join(name).to_str().expect("utf-8").to_owned();
+    let (ca, cert, key) = (file("ca.pem"), file("node.pem"), file("node.key"));
+    let advertise = format!("https://127.0.0.1:{client}");
+    let flags = [
+        start[0],
+        start[1],
+        "--advertise-client-url",
+        advertise.as_str(),
+        "--peer-cert-file",
+        cert.as_str(),
+        "--peer-key-file",
+        key.as_str(),
+        "--peer-ca-file",
+        ca.as_str(),
+        "--client-cert-file",
+        cert.as_str(),
+        "--client-key-file",
+        key.as_str(),
+        "--client-ca-file",
+        ca.as_str(),
+    ];
+    Server::start(id, root, peer, client, &flags)
+}
+
+/// Peers talk mutual TLS and clients need a certificate: the cluster
+/// elects a leader, accepts an HTTPS write, redirects to an https://
+/// Location, refuses a client without a certificate, collects every
+/// member's client URL over HTTPS, and a fourth node joins over HTTPS.
 #[test]
 fn a_mutual_tls_cluster_serves_https_clients_with_certificates() {
     let root = tempfile::tempdir().expect("tempdir");
     write_certificates(root.path());
-    let file = |name: &str| root.path().join(name).to_str().expect("utf-8").to_owned();
-    let ports: Vec<(u64, u16, u16)> = (1..=3).map(|id| (id, free_port(), free_port())).collect();
-    let initial = ports
-        .iter()
-        .map(|(id, peer, _)| format!("{id}=127.0.0.1:{peer}"))
+    let ports: Vec<(u16, u16)> = (1..=3).map(|_| (free_port(), free_port())).collect();
+    let initial = (1..)
+        .zip(&ports)
+        .map(|(id, (peer, _))| format!("{id}=127.0.0.1:{peer}"))
         .collect::<Vec<_>>()
         .join(",");
-    let (ca, cert, key) = (file("ca.pem"), file("node.pem"), file("node.key"));
-    let servers: Vec<Server> = ports
-        .iter()
-        .map(|&(id, peer, client)| {
-            let advertise = format!("https://127.0.0.1:{client}");
-            let flags = [
-                "--initial-cluster",
-                initial.as_str(),
-                "--advertise-client-url",
-                advertise.as_str(),
-                "--peer-cert-file",
-                cert.as_str(),
-                "--peer-key-file",
-                key.as_str(),
-                "--peer-ca-file",
-                ca.as_str(),
-                "--client-cert-file",
-                cert.as_str(),
-                "--client-key-file",
-                key.as_str(),
-                "--client-ca-file",
-                ca.as_str(),
-            ];
-            Server::start(id, root.path(), peer, client, &flags)
-        })
+    let servers: Vec<Server> = (1..)
+        .zip(&ports)
+        .map(|(id, &ports)| tls_server(root.path(), id, ports, ["--initial-cluster", &initial]))
         .collect();
     let trusted = client_config(root.path(), true);
-    let urls: Vec<String> = servers
+    let urls: Vec<String> = ports
         .iter()
-        .map(|s| s.client_url.replace("http://", "https://"))
+        .map(|(_, client)| format!("https://127.0.0.1:{client}"))
         .collect();
     let leader = wait_for("a leader that accepts an HTTPS write", || {
         urls.iter().find(|url| {
@@ -125,10 +136,32 @@ fn a_mutual_tls_cluster_serves_https_clients_with_certificates() {
         (reply.status != 503).then_some(reply)
     });
     assert_eq!(redirect.status, 307);
-    assert!(redirect
-        .header("location")
-        .is_some_and(|l| l.starts_with("https://")));
+    let location = redirect.header("location").unwrap_or_default();
+    assert!(location.starts_with("https://"), "{location}");
     let anonymous = client_config(root.path(), false);
     assert!(https(&anonymous, leader, "GET", "/health").is_none());
+    wait_for("every member's client URL in the directory", || {
+        let status = https(&trusted, leader, "GET", "/v1/cluster")?.json();
+        let members = status["members"].as_array()?.clone();
+        let https_urls = members.iter().all(|member| {
+            member["client_url"]
+                .as_str()
+                .is_some_and(|url| url.starts_with("https://"))
+        });
+        https_urls.then_some(())
+    });
+    let joined = (free_port(), free_port());
+    let newcomer = tls_server(root.path(), 4, joined, ["--join", follower]);
+    let newcomer_url = format!("https://127.0.0.1:{}", joined.1);
+    let read = wait_for("node 4 to join over TLS and apply the write", || {
+        let reply = https(
+            &trusted,
+            &newcomer_url,
+            "GET",
+            "/v1/kv/secure?consistency=stale",
+        )?;
+        (reply.status == 200).then_some(reply)
+    });
+    assert_eq!(read.text(), "v", "{}", newcomer.logs());
     drop(servers);
 }

@@ -1,9 +1,9 @@
 //! Starting a serving node: checks, transport, node, group, join.
 
 use super::machine::ReplicatedKv;
+use super::member_client::MemberClient;
 use super::peers::{self, PeersFileError};
 use crate::api::ClusterStatus;
-use crate::cli::{Client, ClientRequest, RetryPolicy};
 use crate::config::{ClusterStart, ConfigError, ServeConfig};
 use crate::SessionsConfig;
 use axum::http::Method;
@@ -74,7 +74,10 @@ pub fn cluster_id_hash(name: &str) -> u64 {
 
 /// The peer address book: from the data directory on restart, from
 /// `--initial-cluster` on first start, or from the cluster being joined.
-pub async fn peer_book(config: &ServeConfig) -> Result<BTreeMap<u64, SocketAddr>, ServeError> {
+pub async fn peer_book(
+    config: &ServeConfig,
+    client: &MemberClient,
+) -> Result<BTreeMap<u64, SocketAddr>, ServeError> {
     if let Some(book) = peers::load(&config.data_dir)? {
         return Ok(book);
     }
@@ -86,7 +89,7 @@ pub async fn peer_book(config: &ServeConfig) -> Result<BTreeMap<u64, SocketAddr>
             }
         }
         ClusterStart::Join { client_url } => {
-            let status = fetch_status(client_url).await?;
+            let status = fetch_status(client, client_url).await?;
             for member in status.members {
                 book.insert(member.id, resolve(member.id, &member.peer_url).await?);
             }
@@ -115,14 +118,36 @@ fn join_error(url: &str, detail: impl ToString) -> ServeError {
     }
 }
 
-pub(crate) async fn fetch_status(client_url: &str) -> Result<ClusterStatus, ServeError> {
-    let client = Client::new(&[client_url.to_owned()], RetryPolicy::default())
-        .map_err(|error| join_error(client_url, error))?;
-    let response = client
-        .send(&ClientRequest::new(Method::GET, "/v1/cluster"))
-        .await
-        .map_err(|error| join_error(client_url, error))?;
-    serde_json::from_slice(&response.body).map_err(|error| join_error(client_url, error))
+/// The cluster's status as the member at `client_url` sees it, retried
+/// until [`JOIN_TIMEOUT`] while the cluster is unreachable or electing.
+pub(crate) async fn fetch_status(
+    client: &MemberClient,
+    client_url: &str,
+) -> Result<ClusterStatus, ServeError> {
+    let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        poll.tick().await;
+        let error = match client
+            .send(client_url, Method::GET, "/v1/cluster", None)
+            .await
+        {
+            Ok(answer) if answer.status.is_success() => {
+                return serde_json::from_slice(&answer.body)
+                    .map_err(|error| join_error(client_url, error));
+            }
+            Ok(answer) => format!(
+                "{}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            ),
+            Err(error) => error,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(join_error(client_url, error));
+        }
+        tracing::info!(%error, "cluster status not available yet; retrying");
+    }
 }
 
 fn read_file(path: &PathBuf) -> Result<Vec<u8>, ServeError> {
@@ -218,7 +243,11 @@ pub async fn open_group(
 
 /// Asks the cluster at `client_url` to add this node as a learner, until
 /// it lists this node as a member.
-pub async fn request_join(config: &ServeConfig, client_url: &str) -> Result<(), ServeError> {
+pub async fn request_join(
+    config: &ServeConfig,
+    client: &MemberClient,
+    client_url: &str,
+) -> Result<(), ServeError> {
     let deadline = tokio::time::Instant::now() + JOIN_TIMEOUT;
     let body = serde_json::json!({
         "action": "add_learner",
@@ -226,12 +255,10 @@ pub async fn request_join(config: &ServeConfig, client_url: &str) -> Result<(), 
         "peer_url": config.listen_peer.to_string(),
         "client_url": config.advertise_client_url,
     });
-    let client = Client::new(&[client_url.to_owned()], RetryPolicy::default())
-        .map_err(|error| join_error(client_url, error))?;
     let mut poll = tokio::time::interval(Duration::from_millis(200));
     loop {
         poll.tick().await;
-        let status = fetch_status(client_url).await?;
+        let status = fetch_status(client, client_url).await?;
         if status.members.iter().any(|m| m.id == config.node_id) {
             tracing::info!(
                 node = config.node_id,
@@ -239,18 +266,27 @@ pub async fn request_join(config: &ServeConfig, client_url: &str) -> Result<(), 
             );
             return Ok(());
         }
-        let mut request = ClientRequest::new(Method::POST, "/v1/cluster/members");
-        request.body = bytes::Bytes::from(body.to_string());
-        request.headers.push((
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        ));
-        match client.send(&request).await {
-            Ok(_) => return Ok(()),
-            Err(error) if tokio::time::Instant::now() >= deadline => {
-                return Err(join_error(client_url, error))
-            }
-            Err(error) => tracing::info!(%error, "join request not done yet; retrying"),
+        let path = "/v1/cluster/members";
+        let sent = client
+            .send(
+                client_url,
+                Method::POST,
+                path,
+                Some(body.to_string().into_bytes()),
+            )
+            .await;
+        let error = match sent {
+            Ok(answer) if answer.status.is_success() => return Ok(()),
+            Ok(answer) => format!(
+                "{}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            ),
+            Err(error) => error,
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(join_error(client_url, error));
         }
+        tracing::info!(%error, "join request not done yet; retrying");
     }
 }

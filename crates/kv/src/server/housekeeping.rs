@@ -8,11 +8,11 @@
 //! [`PUBLISH_INTERVAL`], so a stable cluster writes nothing.
 
 use super::machine::{MemberRecord, MEMBER_URL_BYTES_MAX};
+use super::member_client::MemberClient;
 use super::service::{resolve_peer, NodeService};
 use crate::api::{BadRequest, Health, KvError, KvService};
-use crate::cli::{Client, ClientRequest, RetryPolicy};
 use axum::extract::State;
-use axum::http::{HeaderValue, Method};
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -161,33 +161,36 @@ async fn publish(service: &NodeService, leader: Option<quorate::NodeId>) -> bool
     else {
         return false;
     };
-    if let Err(error) = send_record(&leader_url, me, &mine).await {
+    if let Err(error) = send_record(&service.member_client, &leader_url, me, &mine).await {
         tracing::debug!(%error, %leader_url, "sending this node's record to the leader failed");
     }
     true
 }
 
-async fn send_record(leader_url: &str, id: u64, record: &MemberRecord) -> Result<(), String> {
-    let policy = RetryPolicy {
-        attempts_max: 1,
-        request_timeout: Duration::from_secs(2),
-        ..RetryPolicy::default()
-    };
-    let client = Client::new(&[leader_url.to_owned()], policy).map_err(|e| e.to_string())?;
+async fn send_record(
+    client: &MemberClient,
+    leader_url: &str,
+    id: u64,
+    record: &MemberRecord,
+) -> Result<(), String> {
     let body = MemberRecordJson {
         id,
         client_url: record.client_url.clone(),
         peer_addr: record.peer_addr.clone(),
         standby: record.standby,
     };
-    let mut request = ClientRequest::new(Method::POST, MEMBER_RECORD_PATH);
-    request.body = Bytes::from(serde_json::to_vec(&body).map_err(|e| e.to_string())?);
-    request.headers.push((
-        axum::http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    ));
-    client.send(&request).await.map_err(|e| e.to_string())?;
-    Ok(())
+    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+    let answer = client
+        .send(leader_url, Method::POST, MEMBER_RECORD_PATH, Some(body))
+        .await?;
+    if answer.status.is_success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{}: {}",
+        answer.status,
+        String::from_utf8_lossy(&answer.body)
+    ))
 }
 
 /// `POST /internal/v1/member-record` on the leader: proposes the record.

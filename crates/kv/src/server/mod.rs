@@ -15,6 +15,7 @@ mod errors;
 mod housekeeping;
 mod http;
 mod machine;
+mod member_client;
 mod peers;
 mod service;
 mod status;
@@ -79,7 +80,8 @@ pub async fn serve(
     config.check_ports()?;
     let client_tls = http::client_tls(&config)?;
     let cluster_id = cluster_id_hash(&config.cluster_id);
-    let peers = boot::peer_book(&config).await?;
+    let member_client = member_client::MemberClient::new(&config)?;
+    let peers = boot::peer_book(&config, &member_client).await?;
     let (transport, inbound) = boot::start_transport(&config, cluster_id, &peers).await?;
     let listener = tokio::net::TcpListener::bind(config.listen_client)
         .await
@@ -103,13 +105,14 @@ pub async fn serve(
         transport.clone(),
         peers,
         metrics,
+        member_client.clone(),
     ));
     let housekeeping = tokio::spawn(housekeeping::run(Arc::clone(&service)));
     let joining = match &config.start {
         ClusterStart::Join { client_url } if !is_member(&service).await => {
             let (config, url) = (config.clone(), client_url.clone());
             Some(tokio::spawn(async move {
-                boot::request_join(&config, &url).await
+                boot::request_join(&config, &member_client, &url).await
             }))
         }
         _ => None,

@@ -12,6 +12,7 @@ use super::errors::{
 use super::machine::{
     encode_member_record, Applied, MemberRecord, ReplicatedKv, MEMBER_URL_BYTES_MAX,
 };
+use super::member_client::MemberClient;
 use super::status::cluster_status;
 use crate::api::{
     BadRequest, ClusterStatus, Consistency, Health, KvError, KvService, MemberAction, MemberChange,
@@ -58,6 +59,8 @@ pub struct NodeService {
     /// Kept current by the housekeeping task; probes read it without I/O.
     pub(crate) health: Mutex<Health>,
     metrics: Option<PrometheusHandle>,
+    /// Reaches other members' client APIs (record publication).
+    pub(crate) member_client: MemberClient,
 }
 
 /// A redirect target resolved against one read of the member directory.
@@ -101,6 +104,7 @@ impl NodeService {
         transport: Arc<dyn Transport>,
         peers: BTreeMap<u64, SocketAddr>,
         metrics: Option<PrometheusHandle>,
+        member_client: MemberClient,
     ) -> NodeService {
         NodeService {
             group,
@@ -113,6 +117,7 @@ impl NodeService {
                 reason: Some("starting".into()),
             }),
             metrics,
+            member_client,
         }
     }
 
