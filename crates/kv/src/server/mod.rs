@@ -8,6 +8,8 @@
 //! - `housekeeping`: readiness and publication of this node's addresses.
 //! - `boot`, `peers`: start-up (checks, transport, node, group, join) and
 //!   the local peer address book.
+//! - `member_client`: HTTP(S) calls between members (join, publishing a
+//!   member record), following redirects to the leader.
 //! - `http`: the HTTP listener (plain or TLS) and the status page.
 
 mod boot;
