@@ -11,7 +11,7 @@ mod raft_rs_side;
 
 use std::time::{Duration, Instant};
 
-const BATCH: usize = 64;
+const BATCH: usize = quorate_side::BATCH;
 
 /// One implementation's cluster, as the benchmark sees it.
 pub trait Cluster {
@@ -38,7 +38,7 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for size in [64usize, 1024] {
         let payload = vec![7u8; size];
-        let mut quorate = quorate_side::QuorateCluster::new();
+        let mut quorate = quorate_side::QuorateCluster::new(3);
         let mut raft = raft_rs_side::RaftRsCluster::new(false);
         let mut raft_batched = raft_rs_side::RaftRsCluster::new(true);
         let mut totals = [(0u64, Duration::ZERO); 3];

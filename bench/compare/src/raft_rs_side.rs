@@ -29,11 +29,16 @@ impl RaftRsCluster {
                     max_inflight_msgs: 4096,
                     ..Default::default()
                 };
-                let storage = MemStorage::new_with_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
+                let storage =
+                    MemStorage::new_with_conf_state(ConfState::from((vec![1, 2, 3], vec![])));
                 RawNode::new(&config, storage, &logger).expect("valid config")
             })
             .collect();
-        let mut cluster = RaftRsCluster { nodes, queue: VecDeque::new(), batched };
+        let mut cluster = RaftRsCluster {
+            nodes,
+            queue: VecDeque::new(),
+            batched,
+        };
         cluster.nodes[0].campaign().expect("campaign");
         cluster.settle();
         cluster
@@ -73,7 +78,10 @@ fn handle_ready(node: &mut RawNode<MemStorage>, queue: &mut VecDeque<Message>) {
     queue.extend(ready.take_messages());
     let store = node.raft.raft_log.store.clone();
     if !ready.snapshot().is_empty() {
-        store.wl().apply_snapshot(ready.snapshot().clone()).expect("snapshot");
+        store
+            .wl()
+            .apply_snapshot(ready.snapshot().clone())
+            .expect("snapshot");
     }
     if !ready.entries().is_empty() {
         store.wl().append(ready.entries()).expect("append");
@@ -107,11 +115,16 @@ impl Cluster for RaftRsCluster {
             self.nodes[0].step(m).expect("leader accepts");
         } else {
             for _ in 0..BATCH {
-                self.nodes[0].propose(vec![], payload.to_vec()).expect("leader accepts");
+                self.nodes[0]
+                    .propose(vec![], payload.to_vec())
+                    .expect("leader accepts");
             }
         }
         self.settle();
-        assert!(self.nodes[0].raft.raft_log.committed >= target, "batch did not commit");
+        assert!(
+            self.nodes[0].raft.raft_log.committed >= target,
+            "batch did not commit"
+        );
         if self.nodes[0].raft.raft_log.applied % 4096 < BATCH as u64 {
             self.compact();
         }
