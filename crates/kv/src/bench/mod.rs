@@ -4,7 +4,10 @@
 //! throughput and p50/p99/p999 latency per phase from HDR histograms.
 //!
 //! Against `--endpoints` it loads a running cluster; without them it
-//! starts a temporary 3-node cluster on loopback, as the demo does.
+//! starts a temporary 3-node cluster on loopback, as the demo does. With
+//! `--etcd-endpoints` every phase also runs against an etcd cluster (its
+//! v3 JSON gateway) right after quorate's, and the report ends with the
+//! throughput ratios measured side by side.
 
 use crate::demo::cluster::{LocalCluster, NodeTimings};
 use crate::demo::probe;
@@ -38,6 +41,19 @@ pub struct BenchArgs {
     /// Bytes per written value.
     #[arg(long, value_name = "BYTES", default_value_t = 100)]
     pub value_size: usize,
+    /// Client URLs of an etcd (3.4+) cluster to load with the same phases,
+    /// interleaved with quorate's (etcd has no lease read; that phase is
+    /// skipped for it).
+    #[arg(long, value_delimiter = ',', value_name = "URL,...")]
+    pub etcd_endpoints: Vec<String>,
+}
+
+/// Which service a phase loads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Target {
+    Quorate,
+    /// etcd's v3 JSON gateway: `POST /v3/kv/put` and `/v3/kv/range`.
+    Etcd,
 }
 
 /// One phase's load.
@@ -121,14 +137,35 @@ async fn bench(args: BenchArgs) -> Result<(), DemoError> {
         args.value_size,
         endpoints.join(",")
     );
+    let etcd = if args.etcd_endpoints.is_empty() {
+        None
+    } else {
+        Some(Arc::new(Client::new(&args.etcd_endpoints, policy)?))
+    };
     let mut table = Table::new(&["phase", "ops", "ops/s", "p50", "p99", "p999", "errors"]);
+    let mut ratios = Vec::new();
     for phase in PHASES {
-        let result = run_phase(&client, &args, phase).await;
-        table.row(row(phase, &result));
+        let result = run_phase(&client, Target::Quorate, &args, phase).await;
+        table.row(row(phase, Target::Quorate, &result));
+        if let (Some(etcd), true) = (&etcd, phase != Phase::Read("lease")) {
+            let theirs = run_phase(etcd, Target::Etcd, &args, phase).await;
+            table.row(row(phase, Target::Etcd, &theirs));
+            ratios.push((
+                phase.name(),
+                rate(&result) / rate(&theirs).max(f64::EPSILON),
+            ));
+        }
     }
     print!("{}", table.render());
+    for (phase, ratio) in ratios {
+        println!("quorate / etcd throughput, {phase}: {ratio:.2}x");
+    }
     drop(local);
     Ok(())
+}
+
+fn rate(result: &PhaseResult) -> f64 {
+    result.latency.count() as f64 / result.elapsed.as_secs_f64().max(f64::EPSILON)
 }
 
 /// Whether any endpoint serves the API, so a typo fails at once rather
@@ -148,13 +185,15 @@ fn leader_first(mut urls: Vec<String>, leader: &str) -> Vec<String> {
     urls
 }
 
-fn row(phase: Phase, result: &PhaseResult) -> Vec<String> {
-    let ops = result.latency.count();
-    let seconds = result.elapsed.as_secs_f64().max(f64::EPSILON);
+fn row(phase: Phase, target: Target, result: &PhaseResult) -> Vec<String> {
+    let name = match target {
+        Target::Quorate => phase.name(),
+        Target::Etcd => format!("{} etcd", phase.name()),
+    };
     vec![
-        phase.name(),
-        ops.to_string(),
-        format!("{:.0}", ops as f64 / seconds),
+        name,
+        result.latency.count().to_string(),
+        format!("{:.0}", rate(result)),
         human(result.latency.quantile(0.5)),
         human(result.latency.quantile(0.99)),
         human(result.latency.quantile(0.999)),
@@ -162,7 +201,12 @@ fn row(phase: Phase, result: &PhaseResult) -> Vec<String> {
     ]
 }
 
-async fn run_phase(client: &Arc<Client>, args: &BenchArgs, phase: Phase) -> PhaseResult {
+async fn run_phase(
+    client: &Arc<Client>,
+    target: Target,
+    args: &BenchArgs,
+    phase: Phase,
+) -> PhaseResult {
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let value = Bytes::from(vec![b'x'; args.value_size]);
@@ -178,7 +222,7 @@ async fn run_phase(client: &Arc<Client>, args: &BenchArgs, phase: Phase) -> Phas
                     let key = sequence % keys;
                     sequence += 7919;
                     let sent = Instant::now();
-                    match send(&client, phase, key, &value).await {
+                    match send(&client, target, phase, key, &value).await {
                         Ok(()) => result.latency.record(sent.elapsed()),
                         Err(_) => result.errors += 1,
                     }
@@ -200,7 +244,19 @@ async fn run_phase(client: &Arc<Client>, args: &BenchArgs, phase: Phase) -> Phas
 
 /// One request. Reads of a key not written yet answer 404, which counts
 /// as a successful read: the read path did all its work.
-async fn send(client: &Client, phase: Phase, key: u64, value: &Bytes) -> Result<(), ClientError> {
+async fn send(
+    client: &Client,
+    target: Target,
+    phase: Phase,
+    key: u64,
+    value: &Bytes,
+) -> Result<(), ClientError> {
+    if target == Target::Etcd {
+        return client
+            .send(&etcd_request(phase, key, value))
+            .await
+            .map(|_| ());
+    }
     let path = format!("/v1/kv/bench/{key:08}");
     let request = match phase {
         Phase::Put => {
@@ -221,6 +277,29 @@ async fn send(client: &Client, phase: Phase, key: u64, value: &Bytes) -> Result<
     }
 }
 
+/// The same operation through etcd's v3 JSON gateway: keys and values are
+/// base64 in JSON; a linearizable read is etcd's default range, a stale
+/// one a serializable range.
+fn etcd_request(phase: Phase, key: u64, value: &Bytes) -> ClientRequest {
+    use base64::Engine;
+    let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+    let key = encode(format!("bench/{key:08}").as_bytes());
+    let (path, body) = match phase {
+        Phase::Put => (
+            "/v3/kv/put",
+            format!(r#"{{"key":"{key}","value":"{}"}}"#, encode(value)),
+        ),
+        Phase::Read("stale") => (
+            "/v3/kv/range",
+            format!(r#"{{"key":"{key}","serializable":true}}"#),
+        ),
+        Phase::Read(_) => ("/v3/kv/range", format!(r#"{{"key":"{key}"}}"#)),
+    };
+    let mut request = ClientRequest::new(Method::POST, path);
+    request.body = Bytes::from(body);
+    request
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,10 +317,30 @@ mod tests {
             result.latency.record(Duration::from_millis(1));
         }
         result.elapsed = Duration::from_secs(2);
-        let cells = row(Phase::Read("lease"), &result);
+        let cells = row(Phase::Read("lease"), Target::Quorate, &result);
         assert_eq!(cells[0], "get (lease)");
         assert_eq!(cells[1], "10");
         assert_eq!(cells[2], "5");
         assert_eq!(cells[3], "1.0ms");
+    }
+
+    #[test]
+    fn etcd_requests_use_the_v3_gateway_with_base64() {
+        let value = Bytes::from_static(b"hi");
+        let put = etcd_request(Phase::Put, 7, &value);
+        assert_eq!(put.path, "/v3/kv/put");
+        assert_eq!(
+            &put.body[..],
+            br#"{"key":"YmVuY2gvMDAwMDAwMDc=","value":"aGk="}"#
+        );
+        let stale = etcd_request(Phase::Read("stale"), 7, &value);
+        assert_eq!(stale.path, "/v3/kv/range");
+        assert!(std::str::from_utf8(&stale.body)
+            .unwrap()
+            .contains(r#""serializable":true"#));
+        let linearizable = etcd_request(Phase::Read("linearizable"), 7, &value);
+        assert!(!std::str::from_utf8(&linearizable.body)
+            .unwrap()
+            .contains("serializable"));
     }
 }
