@@ -1,7 +1,7 @@
 //! Cluster administration, snapshots, metrics and probes.
 
 use super::error::{BadRequest, KvError};
-use super::response::{body_error, error_response};
+use super::response::{accepted_body, error_response};
 use super::router::ApiState;
 use super::service::KvService;
 use super::types::{MemberAction, MemberChange, TransferLeader};
@@ -36,8 +36,7 @@ pub(crate) async fn members<S: KvService>(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let body = body
-            .map_err(|rejection| body_error(&rejection, &headers, state.limits.body_bytes_max))?;
+        let body = accepted_body(body, &headers, state.limits.body_bytes_max)?;
         let change: MemberChange = json_body(&body)?;
         if change.action == MemberAction::AddLearner && change.peer_url.is_none() {
             return Err(KvError::bad_request(BadRequest::MemberUrls, ""));
@@ -55,8 +54,7 @@ pub(crate) async fn leader<S: KvService>(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let body = body
-            .map_err(|rejection| body_error(&rejection, &headers, state.limits.body_bytes_max))?;
+        let body = accepted_body(body, &headers, state.limits.body_bytes_max)?;
         let request: TransferLeader = if body.is_empty() {
             TransferLeader::default()
         } else {

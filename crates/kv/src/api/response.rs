@@ -6,6 +6,7 @@ use axum::http::header::{CONTENT_LENGTH, LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use bytes::Bytes;
 
 /// The map's revision a response reflects.
 pub const REVISION_HEADER: &str = "quorate-revision";
@@ -48,6 +49,16 @@ pub(crate) fn set_number(headers: &mut HeaderMap, name: &'static str, value: u64
 
 /// A body the extractor refused: over the size limit is 413, anything
 /// else (a broken stream) is 400.
+/// The request body, or the error its rejection maps to (413 past
+/// `limit`, 400 otherwise).
+pub(crate) fn accepted_body(
+    body: Result<Bytes, BytesRejection>,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Bytes, KvError> {
+    body.map_err(|rejection| body_error(&rejection, headers, limit))
+}
+
 pub(crate) fn body_error(rejection: &BytesRejection, headers: &HeaderMap, limit: usize) -> KvError {
     if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
         let size = headers

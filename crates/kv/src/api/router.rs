@@ -4,8 +4,9 @@
 use super::admin;
 use super::error::{BadRequest, KvError};
 use super::response::{
-    body_error, error_response, mismatched, set_number, CLIENT_ID_HEADER, CREATE_REVISION_HEADER,
-    IDEMPOTENCY_KEY_HEADER, MOD_REVISION_HEADER, REVISION_HEADER, VERSION_HEADER,
+    accepted_body, error_response, mismatched, set_number, CLIENT_ID_HEADER,
+    CREATE_REVISION_HEADER, IDEMPOTENCY_KEY_HEADER, MOD_REVISION_HEADER, REVISION_HEADER,
+    VERSION_HEADER,
 };
 use super::service::{Consistency, KvService, ReadAnswer, ReadQuery, WriteCall};
 use super::types::{DeleteResult, PutResult, ScanResult, TxnRequestJson, TxnResult};
@@ -156,8 +157,7 @@ async fn put_key<S: KvService>(
     let result = async {
         let key = path_key(path)?;
         state.limits.key(&key)?;
-        let value = body
-            .map_err(|rejection| body_error(&rejection, &headers, state.limits.body_bytes_max))?;
+        let value = accepted_body(body, &headers, state.limits.body_bytes_max)?;
         state.limits.value(&value)?;
         let call = WriteCall {
             request: WriteRequest::Put { key, value },
@@ -246,8 +246,7 @@ async fn txn<S: KvService>(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let body = body
-            .map_err(|rejection| body_error(&rejection, &headers, state.limits.body_bytes_max))?;
+        let body = accepted_body(body, &headers, state.limits.body_bytes_max)?;
         let request: TxnRequestJson = json_body(&body)?;
         let call = WriteCall {
             request: WriteRequest::Txn(state.limits.txn(request)?),
