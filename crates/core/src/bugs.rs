@@ -19,16 +19,37 @@ pub enum PlantedBug {
     /// Answer ReadIndex without the heartbeat round that confirms leadership
     /// (breaks thesis §6.4 step 3).
     StaleReadIndex,
+    /// On restart, take the configuration from the snapshot alone and
+    /// ignore configuration entries after it (breaks thesis §4.1: a member
+    /// uses the latest configuration in its log).
+    RestartOldMembership,
+    /// Grant votes at once after a restart, forgetting the lease promised to
+    /// the leader before the crash (breaks thesis §6.4.1).
+    VoteRightAfterRestart,
+    /// Match forwarded read answers by request id alone, so an answer meant
+    /// for an earlier incarnation answers a new read (etcd#20418).
+    ReadIdPerProcess,
+    /// Skip the gateway that validates every field of a received message.
+    TrustPeerFields,
+    /// Draw every member's election jitter from one shared sequence, so
+    /// members time out in lock step and split the vote (breaks §5.2's
+    /// randomized timeouts).
+    LockstepJitter,
 }
 
 impl PlantedBug {
     /// Every planted bug, for `--list-bugs`.
-    pub const ALL: [PlantedBug; 5] = [
+    pub const ALL: [PlantedBug; 10] = [
         PlantedBug::CommitPrevTerm,
         PlantedBug::DoubleVote,
         PlantedBug::NoPersistVote,
         PlantedBug::LeaseNoDrift,
         PlantedBug::StaleReadIndex,
+        PlantedBug::RestartOldMembership,
+        PlantedBug::VoteRightAfterRestart,
+        PlantedBug::ReadIdPerProcess,
+        PlantedBug::TrustPeerFields,
+        PlantedBug::LockstepJitter,
     ];
 
     /// The command-line name.
@@ -39,6 +60,11 @@ impl PlantedBug {
             PlantedBug::NoPersistVote => "no-persist-vote",
             PlantedBug::LeaseNoDrift => "lease-no-drift",
             PlantedBug::StaleReadIndex => "stale-read-index",
+            PlantedBug::RestartOldMembership => "restart-old-membership",
+            PlantedBug::VoteRightAfterRestart => "vote-right-after-restart",
+            PlantedBug::ReadIdPerProcess => "read-id-per-process",
+            PlantedBug::TrustPeerFields => "trust-peer-fields",
+            PlantedBug::LockstepJitter => "lockstep-jitter",
         }
     }
 
@@ -52,6 +78,13 @@ impl PlantedBug {
             PlantedBug::NoPersistVote => "reply to a vote before persisting it",
             PlantedBug::LeaseNoDrift => "lease reads without the clock-drift bound",
             PlantedBug::StaleReadIndex => "serve ReadIndex without the heartbeat round",
+            PlantedBug::RestartOldMembership => {
+                "restart with the snapshot's configuration, ignoring later ones"
+            }
+            PlantedBug::VoteRightAfterRestart => "grant votes at once after a restart",
+            PlantedBug::ReadIdPerProcess => "match forwarded read answers by request id alone",
+            PlantedBug::TrustPeerFields => "skip validation of received messages",
+            PlantedBug::LockstepJitter => "every member draws the same election jitter",
         }
     }
 
