@@ -1,14 +1,18 @@
 //! Handing committed entries to the application, applying configuration
 //! entries as they commit, and preparing log compaction.
 
+use crate::bugs::PlantedBug;
 use crate::confchange;
-use crate::error::CompactError;
+use crate::error::{CompactError, StorageError};
 use crate::membership::{ConfChange, SnapshotMeta};
 use crate::message::MessageBody;
 use crate::raft::{Raft, RoleState};
 use crate::storage::LogStore;
 use crate::types::{Entry, EntryId, EntryKind, Index, NodeId};
 use tracing::{info, warn};
+
+/// Bytes of log read per batch while restoring the configuration at start.
+const RESTORE_READ_BYTES_MAX: u64 = 4 << 20;
 
 impl<S: LogStore> Raft<S> {
     /// Takes the next batch of committed, durable entries for the
@@ -33,7 +37,18 @@ impl<S: LogStore> Raft<S> {
         entries
     }
 
+    /// The index of the last configuration entry `conf` reflects.
+    fn conf_index(&self) -> Index {
+        self.conf_history
+            .last()
+            .map_or(Index::ZERO, |(id, _)| id.index)
+    }
+
     fn apply_conf_entry(&mut self, entry: &Entry) {
+        if entry.index <= self.conf_index() {
+            // Already in force: taken from the log when this member started.
+            return;
+        }
         let change = match ConfChange::decode(&entry.data) {
             Ok(change) => change,
             Err(err) => {
@@ -45,7 +60,7 @@ impl<S: LogStore> Raft<S> {
             Ok(next) => {
                 info!(id = %self.id, index = %entry.index, conf = ?next, "configuration applied");
                 self.conf = next;
-                self.conf_history.push((entry.index, self.conf.clone()));
+                self.conf_history.push((entry.id(), self.conf.clone()));
                 self.on_conf_changed();
             }
             Err(err) => {
@@ -85,6 +100,57 @@ impl<S: LogStore> Raft<S> {
             self.broadcast_pending = true;
         }
         self.broadcast_pending = true;
+    }
+
+    /// At start, brings `conf` up to the last configuration entry in the log,
+    /// committed or not (thesis §4.1: a member uses the latest configuration
+    /// in its log). Taking only the snapshot's would let a member that
+    /// restarts with configuration entries after its snapshot — its state
+    /// machine ahead of the snapshot record, or its commit index not yet
+    /// durable — count votes in a configuration the cluster has left: two
+    /// leaders in one term. The entries are still handed to the application
+    /// when they commit; `apply_conf_entry` does not apply them twice.
+    pub(crate) fn restore_conf_from_log(&mut self) -> Result<(), StorageError> {
+        if self.bug(PlantedBug::RestartOldMembership) {
+            return Ok(());
+        }
+        let last = self.log.last_index();
+        let mut next = self.log.first_index();
+        while next <= last {
+            let batch = self.log.slice(next, last.next(), RESTORE_READ_BYTES_MAX)?;
+            if batch.is_empty() {
+                return Err(StorageError::Unavailable { index: next });
+            }
+            next = next.plus(batch.len() as u64);
+            for entry in batch.iter().filter(|e| e.kind == EntryKind::ConfChange) {
+                self.apply_conf_entry(entry);
+            }
+        }
+        Ok(())
+    }
+
+    /// Undoes configuration entries the log no longer holds: a member that
+    /// took an uncommitted configuration from its log at start falls back
+    /// when a new leader overwrites that entry (§5.3). Committed entries are
+    /// never overwritten, so this only ever reaches such entries.
+    pub(crate) fn revert_conf_past_log(&mut self) {
+        while self.conf_history.len() > 1 {
+            let Some((id, _)) = self.conf_history.last() else {
+                break;
+            };
+            if self.log.term(id.index).ok() == Some(id.term) {
+                break;
+            }
+            assert!(
+                id.index > self.log.commit_index(),
+                "committed configuration entry {id} was overwritten"
+            );
+            info!(id = %self.id, entry = %id, "configuration entry overwritten; reverting");
+            self.conf_history.pop();
+        }
+        if let Some((_, conf)) = self.conf_history.last() {
+            self.conf = conf.clone();
+        }
     }
 
     /// The leader leaves an auto-leave joint configuration once it applies.
@@ -144,7 +210,9 @@ impl<S: LogStore> Raft<S> {
             .log
             .term(index)
             .map_err(|_| CompactError::AlreadyCompacted { index, first })?;
-        let position = self.conf_history.partition_point(|(at, _)| *at <= index);
+        let position = self
+            .conf_history
+            .partition_point(|(at, _)| at.index <= index);
         let conf_state = self.conf_history[position.saturating_sub(1)].1.clone();
         // Keep the configuration in force at `index` and every later one.
         self.conf_history.drain(..position.saturating_sub(1));

@@ -40,7 +40,9 @@ pub struct Config {
     /// Equal priorities (the default, 0) change nothing.
     pub priority: u64,
     /// Ticks subtracted from the leader lease to bound clock drift between
-    /// members (thesis §6.4.1). Zero trusts clocks completely.
+    /// members (thesis §6.4.1). At least one: ticks are counted, not
+    /// measured, so rounding alone can make a follower's election timeout
+    /// end up to one tick before the leader's view of it.
     pub lease_drift_ticks: u32,
     /// Entries per AppendEntries message stop after this many bytes (at least
     /// one entry is always sent).
@@ -91,6 +93,7 @@ impl Config {
             return Err(ConfigError::ZeroId);
         }
         min("heartbeat_ticks", u64::from(self.heartbeat_ticks), 1)?;
+        min("lease_drift_ticks", u64::from(self.lease_drift_ticks), 1)?;
         if self.election_ticks <= self.heartbeat_ticks {
             return Err(ConfigError::NotGreater {
                 field: "election_ticks",
@@ -123,4 +126,27 @@ fn min(field: &'static str, value: u64, min: u64) -> Result<(), ConfigError> {
         return Err(ConfigError::TooSmall { field, min, value });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Thesis §6.4.1: the lease must be shorter than the followers'
+    /// election timeout by the drift bound; tick rounding alone needs one.
+    #[test]
+    fn lease_without_a_drift_allowance_is_refused() {
+        let mut config = Config::new(NodeId::new(1));
+        config.lease_drift_ticks = 0;
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::TooSmall {
+                field: "lease_drift_ticks",
+                min: 1,
+                value: 0
+            })
+        );
+        config.lease_drift_ticks = 1;
+        assert_eq!(config.validate(), Ok(()));
+    }
 }

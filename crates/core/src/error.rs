@@ -107,6 +107,18 @@ pub enum DecodeError {
     Invalid,
 }
 
+/// Why a member could not start.
+#[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error("invalid settings: {0}")]
+    Config(#[from] ConfigError),
+    #[error(
+        "cannot read the log to find the configuration in force: {0}; check the data directory"
+    )]
+    Log(#[from] StorageError),
+}
+
 /// A configuration value out of range.
 #[derive(Clone, PartialEq, Eq, Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -42,6 +42,7 @@ impl<S: LogStore> Raft<S> {
         }
         match self.log.maybe_append(req.prev_log, &req.entries) {
             Some(last_new) => {
+                self.revert_conf_past_log();
                 self.log.commit_to(req.leader_commit.min(last_new));
                 let resp = AppendResponse::Accepted {
                     match_index: last_new,
@@ -97,7 +98,7 @@ impl<S: LogStore> Raft<S> {
         } else {
             info!(id = %self.id, snapshot = %meta.last, "installing snapshot");
             self.conf = meta.conf_state.clone();
-            self.conf_history = vec![(meta.last.index, meta.conf_state.clone())];
+            self.conf_history = vec![(meta.last, meta.conf_state.clone())];
             self.log.restore(meta.clone());
             meta.last.index
         };

@@ -35,8 +35,8 @@ mod tests;
 pub use bugs::PlantedBug;
 pub use config::Config;
 pub use error::{
-    CompactError, ConfChangeError, ConfigError, DecodeError, ProposeError, ReadError, StorageError,
-    TransferError,
+    CompactError, ConfChangeError, ConfigError, DecodeError, ProposeError, ReadError, StartError,
+    StorageError, TransferError,
 };
 pub use membership::{ConfChange, ConfChangeOp, ConfChangeTransition, ConfState, SnapshotMeta};
 pub use message::{

@@ -30,11 +30,13 @@ pub(crate) struct RaftLog<S> {
 
 impl<S: LogStore> RaftLog<S> {
     /// Opens the log over `store`; `applied` is what the application already
-    /// holds (at least the snapshot's index).
+    /// holds (at least the snapshot's index). Only committed entries are
+    /// applied, so `applied` also proves a commit index the durable hard
+    /// state may not have caught up with (it is written without an fsync).
     pub(crate) fn new(store: S, commit: Index, applied: Index) -> Self {
         let snapshot_index = store.snapshot_meta().last.index;
         let last = store.last_index();
-        let commit_index = commit.max(snapshot_index).min(last);
+        let commit_index = commit.max(snapshot_index).max(applied).min(last);
         let applied_index = applied.max(snapshot_index).min(commit_index);
         RaftLog {
             unstable: Unstable {

@@ -119,9 +119,16 @@ pub struct InstallSnapshot {
 }
 
 /// A ReadIndex request forwarded by a follower on behalf of a client.
+///
+/// `request` ids are chosen by the follower's runtime and may repeat after
+/// it restarts, so the request also names the follower's `incarnation`
+/// (a random number drawn once per start); the leader echoes both, and an
+/// answer meant for an earlier incarnation can never answer a new read
+/// (the etcd#20418 class of stale reads).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ReadIndexRequest {
     pub request: u64,
+    pub incarnation: u64,
 }
 
 /// The leader's answer: the index the follower must apply before serving the
@@ -129,5 +136,7 @@ pub struct ReadIndexRequest {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct ReadIndexResponse {
     pub request: u64,
+    /// The requester's incarnation, copied from the request.
+    pub incarnation: u64,
     pub read_index: Option<Index>,
 }

@@ -11,9 +11,13 @@ use crate::message::{HeartbeatResponse, Message, MessageBody};
 use crate::rng::Rng;
 use crate::storage::LogStore;
 use crate::tracker::LeaderState;
-use crate::types::{HardState, Index, NodeId, Role, Term};
+use crate::types::{EntryId, HardState, Index, NodeId, Role, Term};
 use std::collections::{BTreeMap, BTreeSet};
 use tracing::{debug, info};
+
+/// Mixed into `Config::seed` to draw the incarnation from a stream apart
+/// from the election jitter's.
+const INCARNATION_SALT: u64 = 0x5851_f42d_4c95_7f2d;
 
 /// The answer to a read that was confirmed: apply through `index`, then
 /// read (thesis §6.4 step 4).
@@ -42,16 +46,28 @@ pub(crate) struct Raft<S> {
     /// The leader of `term` if known.
     pub(crate) leader: NodeId,
     pub(crate) log: RaftLog<S>,
-    /// The configuration of the last applied configuration entry.
+    /// The configuration in force: the snapshot's, changed by every
+    /// configuration entry applied since and, after a restart, by every one
+    /// the log holds (thesis §4.1; see `restore_conf_from_log`).
     pub(crate) conf: ConfState,
-    /// Configurations applied since the log's snapshot, for snapshot metadata
-    /// at an earlier index: (index of the entry, configuration after it).
-    pub(crate) conf_history: Vec<(Index, ConfState)>,
+    /// The configurations `conf` went through since the log's snapshot, for
+    /// snapshot metadata at an earlier index and for undoing an entry a new
+    /// leader overwrites: (the entry, configuration after it). The first
+    /// element is the snapshot's; the last is `conf`.
+    pub(crate) conf_history: Vec<(EntryId, ConfState)>,
     pub(crate) role: RoleState,
     pub(crate) election_elapsed: u32,
     pub(crate) randomized_election_ticks: u32,
     /// Ticks since start; the leader's lease clock.
     pub(crate) ticks_total: u64,
+    /// This member restarted with durable state (a term above zero): it may
+    /// have vouched for a leader's lease just before it stopped, so it
+    /// refuses votes for one election timeout after starting (thesis
+    /// §6.4.1). A member that never had a term never heard from a leader.
+    pub(crate) restarted: bool,
+    /// A random number drawn once per start; forwarded reads carry it so an
+    /// answer meant for an earlier start is recognised and dropped.
+    pub(crate) incarnation: u64,
     /// Messages that may leave now.
     pub(crate) msgs: Vec<Message>,
     /// Messages that may leave only once the next Ready is persisted.
@@ -77,12 +93,14 @@ impl<S: LogStore> Raft<S> {
             voted_for: hard_state.voted_for,
             leader: NodeId::NONE,
             log,
-            conf_history: vec![(snapshot.last.index, conf.clone())],
+            conf_history: vec![(snapshot.last, conf.clone())],
             conf,
             role: RoleState::Follower,
             election_elapsed: 0,
             randomized_election_ticks: config.election_ticks,
             ticks_total: 0,
+            restarted: hard_state.current_term > Term::ZERO,
+            incarnation: Rng::new(config.seed ^ INCARNATION_SALT).next_u64(),
             msgs: Vec::new(),
             msgs_after_persist: Vec::new(),
             read_states: Vec::new(),
@@ -344,10 +362,23 @@ impl<S: LogStore> Raft<S> {
 
     /// Within the election timeout of hearing from a live leader: refuse to
     /// help anyone else win (thesis §4.2.3), which also makes leases safe.
+    /// A restarted member cannot know whether it heard from a leader just
+    /// before it stopped, so it assumes it did for its first election
+    /// timeout (thesis §6.4.1).
     fn in_leader_lease(&self) -> bool {
-        (self.config.check_quorum || self.config.pre_vote)
-            && !self.leader.is_none()
-            && self.election_elapsed < self.config.election_ticks
+        if !(self.config.check_quorum || self.config.pre_vote) {
+            return false;
+        }
+        let heard_recently =
+            !self.leader.is_none() && self.election_elapsed < self.config.election_ticks;
+        heard_recently || self.in_restart_lease()
+    }
+
+    /// True during the first election timeout after a restart.
+    pub(crate) fn in_restart_lease(&self) -> bool {
+        self.restarted
+            && self.ticks_total < u64::from(self.config.election_ticks)
+            && !self.bug(PlantedBug::VoteRightAfterRestart)
     }
 
     pub(crate) fn tick(&mut self) {

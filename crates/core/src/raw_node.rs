@@ -2,7 +2,7 @@
 
 use crate::config::Config;
 use crate::error::{
-    CompactError, ConfChangeError, ConfigError, ProposeError, ReadError, TransferError,
+    CompactError, ConfChangeError, ProposeError, ReadError, StartError, TransferError,
 };
 use crate::membership::{ConfChange, ConfState, SnapshotMeta};
 use crate::message::{Message, MessageBody};
@@ -112,15 +112,19 @@ impl<S: LogStore> RawNode<S> {
     /// Starts a member from its durable state: the `store`'s log and
     /// snapshot, the persisted `hard_state`, and the index the application
     /// has already `applied`. A new group starts from a store whose snapshot
-    /// carries the initial configuration at index zero.
+    /// carries the initial configuration at index zero. The configuration in
+    /// force is the snapshot's, changed by every configuration entry in the
+    /// log, committed or not (thesis §4.1), whatever `applied` is; reading
+    /// those entries is the only way this can fail.
     pub fn new(
         config: Config,
         store: S,
         hard_state: HardState,
         applied: Index,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, StartError> {
         config.validate()?;
-        let raft = Raft::new(config, store, hard_state, applied);
+        let mut raft = Raft::new(config, store, hard_state, applied);
+        raft.restore_conf_from_log()?;
         let prev_soft_state = SoftState {
             role: Role::Follower,
             leader: None,
@@ -137,6 +141,19 @@ impl<S: LogStore> RawNode<S> {
     #[cfg(feature = "planted-bugs")]
     pub fn plant_bug(&mut self, bug: crate::bugs::PlantedBug) {
         self.raft.bugs.insert(bug);
+        if bug == crate::bugs::PlantedBug::RestartOldMembership {
+            // Forget what `new` took from the log: the snapshot's alone.
+            self.raft.conf_history.truncate(1);
+            self.raft.conf = self.raft.conf_history[0].1.clone();
+        }
+    }
+
+    /// Lets a restarted member vote at once, as if an election timeout had
+    /// passed since it started: for tests that build a cluster from logs.
+    #[cfg(test)]
+    pub(crate) fn expire_restart_lease(&mut self) {
+        let election_ticks = u64::from(self.raft.config.election_ticks);
+        self.raft.ticks_total = self.raft.ticks_total.max(election_ticks);
     }
 
     /// Advances logical time by one tick.
@@ -349,7 +366,7 @@ impl<S: LogStore> RawNode<S> {
         self.raft.log.term(index).ok()
     }
 
-    /// The configuration of the last applied configuration entry.
+    /// The configuration in force (see [`RawNode::new`]).
     pub fn conf_state(&self) -> &ConfState {
         &self.raft.conf
     }

@@ -7,7 +7,7 @@ use crate::error::ReadError;
 use crate::message::{MessageBody, ReadIndexRequest, ReadIndexResponse};
 use crate::raft::{Raft, ReadState, RoleState};
 use crate::storage::LogStore;
-use crate::tracker::PendingRead;
+use crate::tracker::{PendingRead, ReadAsker};
 use crate::types::{Index, NodeId};
 
 /// How a read confirms that this node still leads.
@@ -25,7 +25,12 @@ impl<S: LogStore> Raft<S> {
     /// in `dropped_reads` if leadership changed first).
     pub(crate) fn read_index(&mut self, request: u64, mode: ReadMode) -> Result<(), ReadError> {
         if matches!(self.role, RoleState::Leader(_)) {
-            return self.leader_read(request, self.id, mode == ReadMode::Lease);
+            let asker = ReadAsker {
+                request,
+                from: self.id,
+                incarnation: self.incarnation,
+            };
+            return self.leader_read(asker, mode == ReadMode::Lease);
         }
         if self.leader.is_none() {
             return Err(ReadError::NoLeader);
@@ -36,29 +41,34 @@ impl<S: LogStore> Raft<S> {
             });
         }
         self.forwarded_reads.insert(request);
-        let leader = self.leader;
-        self.send(
-            leader,
-            MessageBody::ReadIndexRequest(ReadIndexRequest { request }),
-        );
+        let (leader, incarnation) = (self.leader, self.incarnation);
+        let body = MessageBody::ReadIndexRequest(ReadIndexRequest {
+            request,
+            incarnation,
+        });
+        self.send(leader, body);
         Ok(())
     }
 
     pub(crate) fn handle_read_index_request(&mut self, from: NodeId, req: ReadIndexRequest) {
-        if matches!(self.role, RoleState::Leader(_)) {
-            if self.leader_read(req.request, from, false).is_err() {
-                self.reject_read(req.request, from);
-            }
-        } else {
-            let resp = ReadIndexResponse {
-                request: req.request,
-                read_index: None,
-            };
-            self.send(from, MessageBody::ReadIndexResponse(resp));
+        let asker = ReadAsker {
+            request: req.request,
+            from,
+            incarnation: req.incarnation,
+        };
+        let served =
+            matches!(self.role, RoleState::Leader(_)) && self.leader_read(asker, false).is_ok();
+        if !served {
+            self.reject_read(asker);
         }
     }
 
     pub(crate) fn handle_read_index_response(&mut self, resp: ReadIndexResponse) {
+        let ours = resp.incarnation == self.incarnation || self.bug(PlantedBug::ReadIdPerProcess);
+        if !ours {
+            tracing::debug!(id = %self.id, request = resp.request, "dropping a read answer meant for an earlier incarnation");
+            return;
+        }
         if !self.forwarded_reads.remove(&resp.request) {
             return;
         }
@@ -72,7 +82,7 @@ impl<S: LogStore> Raft<S> {
     }
 
     /// Serves, queues or refuses (queue full) a read on the leader.
-    fn leader_read(&mut self, request: u64, from: NodeId, lease: bool) -> Result<(), ReadError> {
+    fn leader_read(&mut self, asker: ReadAsker, lease: bool) -> Result<(), ReadError> {
         let commit = self.log.commit_index();
         let committed_in_term = self.log.term(commit).ok() == Some(self.term);
         let single_voter = self.conf.voters.len() == 1 && !self.conf.is_joint();
@@ -87,12 +97,12 @@ impl<S: LogStore> Raft<S> {
             if ls.reads_before_commit.len() >= queue_max {
                 return full;
             }
-            ls.reads_before_commit.push((request, from, lease));
+            ls.reads_before_commit.push((asker, lease));
             return Ok(());
         }
         let lease_valid = lease && check_quorum && ls.lease_valid(tick);
         if single_voter || lease_valid || stale_bug {
-            self.answer_read(request, from, commit);
+            self.answer_read(asker, Some(commit));
             return Ok(());
         }
         if ls.reads.len() >= queue_max {
@@ -101,8 +111,7 @@ impl<S: LogStore> Raft<S> {
         // Thesis §6.4 step 2-3: a fresh heartbeat round confirms leadership.
         let round = ls.read_round + 1;
         ls.reads.push_back(PendingRead {
-            request,
-            from,
+            asker,
             read_index: commit,
             round,
         });
@@ -110,28 +119,28 @@ impl<S: LogStore> Raft<S> {
         Ok(())
     }
 
-    fn answer_read(&mut self, request: u64, from: NodeId, index: Index) {
-        if from == self.id {
-            self.read_states.push(ReadState { request, index });
+    /// Answers `asker` with `index`, or with a refusal when `None`.
+    fn answer_read(&mut self, asker: ReadAsker, index: Option<Index>) {
+        if asker.from == self.id {
+            match index {
+                Some(index) => self.read_states.push(ReadState {
+                    request: asker.request,
+                    index,
+                }),
+                None => self.dropped_reads.push(asker.request),
+            }
         } else {
             let resp = ReadIndexResponse {
-                request,
-                read_index: Some(index),
+                request: asker.request,
+                incarnation: asker.incarnation,
+                read_index: index,
             };
-            self.send(from, MessageBody::ReadIndexResponse(resp));
+            self.send(asker.from, MessageBody::ReadIndexResponse(resp));
         }
     }
 
-    fn reject_read(&mut self, request: u64, from: NodeId) {
-        if from == self.id {
-            self.dropped_reads.push(request);
-        } else {
-            let resp = ReadIndexResponse {
-                request,
-                read_index: None,
-            };
-            self.send(from, MessageBody::ReadIndexResponse(resp));
-        }
+    fn reject_read(&mut self, asker: ReadAsker) {
+        self.answer_read(asker, None);
     }
 
     /// Releases reads whose round a quorum acknowledged and extends the
@@ -165,7 +174,7 @@ impl<S: LogStore> Raft<S> {
             }
         }
         for read in ready {
-            self.answer_read(read.request, read.from, read.read_index);
+            self.answer_read(read.asker, Some(read.read_index));
         }
     }
 
@@ -180,9 +189,9 @@ impl<S: LogStore> Raft<S> {
             return;
         };
         let waiting = std::mem::take(&mut ls.reads_before_commit);
-        for (request, from, lease) in waiting {
-            if self.leader_read(request, from, lease).is_err() {
-                self.reject_read(request, from);
+        for (asker, lease) in waiting {
+            if self.leader_read(asker, lease).is_err() {
+                self.reject_read(asker);
             }
         }
     }
@@ -192,15 +201,10 @@ impl<S: LogStore> Raft<S> {
         let RoleState::Leader(ls) = &mut self.role else {
             return;
         };
-        let mut held: Vec<(u64, NodeId)> =
-            ls.reads.drain(..).map(|r| (r.request, r.from)).collect();
-        held.extend(
-            ls.reads_before_commit
-                .drain(..)
-                .map(|(request, from, _)| (request, from)),
-        );
-        for (request, from) in held {
-            self.reject_read(request, from);
+        let mut held: Vec<ReadAsker> = ls.reads.drain(..).map(|read| read.asker).collect();
+        held.extend(ls.reads_before_commit.drain(..).map(|(asker, _)| asker));
+        for asker in held {
+            self.reject_read(asker);
         }
     }
 

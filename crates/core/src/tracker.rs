@@ -7,12 +7,19 @@ use crate::quorum;
 use crate::types::{Index, NodeId};
 use std::collections::{BTreeMap, VecDeque};
 
+/// Who asked for a read: this node, or a follower that forwarded it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct ReadAsker {
+    pub(crate) request: u64,
+    pub(crate) from: NodeId,
+    /// The asker's incarnation, echoed in the answer.
+    pub(crate) incarnation: u64,
+}
+
 /// A read waiting for a heartbeat round to confirm leadership.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PendingRead {
-    pub(crate) request: u64,
-    /// Who asked: this node or a follower that forwarded the request.
-    pub(crate) from: NodeId,
+    pub(crate) asker: ReadAsker,
     /// The commit index when the request arrived (thesis §6.4 step 1).
     pub(crate) read_index: Index,
     /// The heartbeat round that must be acknowledged by a quorum.
@@ -44,7 +51,8 @@ pub(crate) struct LeaderState {
     /// Reads waiting for their round to be confirmed, oldest first.
     pub(crate) reads: VecDeque<PendingRead>,
     /// Reads that arrived before an entry of this term committed.
-    pub(crate) reads_before_commit: Vec<(u64, NodeId, bool)>,
+    /// Each with whether it asked for a lease read.
+    pub(crate) reads_before_commit: Vec<(ReadAsker, bool)>,
     /// Leader tick before which lease reads are safe; zero means no lease.
     pub(crate) lease_until_tick: u64,
     /// Set once a transfer starts: a forced election may follow at any time

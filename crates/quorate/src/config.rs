@@ -145,17 +145,30 @@ impl NodeConfig {
     }
 
     /// The core's settings for one group: ticks from this config, and an
-    /// RNG seed mixing node and group so groups do not time out in step.
+    /// RNG seed from the operating system's entropy, fresh at every start.
+    /// Seeds derived from node and group ids put members' election timeouts
+    /// in lock step (a seed sequence can be another's shifted by a few
+    /// draws), and the seed also draws the incarnation that tells this
+    /// start's forwarded reads from an earlier one's.
     pub(crate) fn group_raft_config(&self, group: quorate_core::GroupId) -> quorate_core::Config {
         let mut raft = self.raft.clone();
         raft.id = self.node_id;
         raft.election_ticks = self.election_ticks;
         raft.heartbeat_ticks = self.heartbeat_ticks;
-        raft.seed = self
-            .node_id
-            .get()
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .wrapping_add(group.get());
+        raft.seed = entropy_seed(self.node_id, group);
         raft
     }
+}
+
+/// 64 random bits from the operating system; should that fail, the
+/// standard library's randomly keyed hasher over the ids and the time.
+fn entropy_seed(node: NodeId, group: quorate_core::GroupId) -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::BuildHasher;
+        std::collections::hash_map::RandomState::new().hash_one((
+            node.get(),
+            group.get(),
+            std::time::SystemTime::now(),
+        ))
+    })
 }

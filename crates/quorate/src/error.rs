@@ -79,6 +79,18 @@ pub enum GroupError {
         applied: Index,
         snapshot: Index,
     },
+    #[error("{group} cannot start: {source}")]
+    Start {
+        group: GroupId,
+        #[source]
+        source: quorate_core::StartError,
+    },
+    #[error("{group}: the state machine applied {applied} but the log ends at {last}; the log lost committed entries: restore the data directory from a replica")]
+    AheadOfLog {
+        group: GroupId,
+        applied: Index,
+        last: Index,
+    },
     #[error("the node is shut down")]
     Shutdown,
 }

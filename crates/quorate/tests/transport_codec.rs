@@ -103,13 +103,18 @@ fn every_body() -> Vec<MessageBody> {
             },
         }),
         MessageBody::TimeoutNow,
-        MessageBody::ReadIndexRequest(ReadIndexRequest { request: 77 }),
+        MessageBody::ReadIndexRequest(ReadIndexRequest {
+            request: 77,
+            incarnation: 0xfeed_beef,
+        }),
         MessageBody::ReadIndexResponse(ReadIndexResponse {
             request: 77,
+            incarnation: 0xfeed_beef,
             read_index: Some(Index::new(12)),
         }),
         MessageBody::ReadIndexResponse(ReadIndexResponse {
             request: 78,
+            incarnation: u64::MAX,
             read_index: None,
         }),
     ]

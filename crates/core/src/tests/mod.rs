@@ -9,5 +9,6 @@ mod election;
 mod membership;
 mod reads;
 mod replication;
+mod restart;
 mod snapshot;
 mod transfer;

@@ -23,6 +23,8 @@ pub(crate) struct Network {
     pub(crate) applied: BTreeMap<NodeId, Vec<Entry>>,
     pub(crate) reads: BTreeMap<NodeId, Vec<ReadState>>,
     pub(crate) dropped_reads: BTreeMap<NodeId, Vec<u64>>,
+    /// The last hard state each node persisted, for restarts.
+    pub(crate) hard_states: BTreeMap<NodeId, HardState>,
     /// Every message ever sent, for assertions on traffic.
     pub(crate) sent: Vec<Message>,
     /// When set, Ready handling and deliveries are written here.
@@ -51,6 +53,7 @@ impl Network {
             applied: BTreeMap::new(),
             reads: BTreeMap::new(),
             dropped_reads: BTreeMap::new(),
+            hard_states: BTreeMap::new(),
             sent: Vec::new(),
             trace: None,
         };
@@ -85,6 +88,28 @@ impl Network {
         self.nodes.insert(id, node);
     }
 
+    /// Restarts `id` from what it persisted (its store and last hard
+    /// state), with its state machine at `applied`; `tune` sets the new
+    /// start's settings (give it a fresh `seed`, as a real restart would).
+    /// Messages in flight stay in flight.
+    pub(crate) fn restart(&mut self, id: NodeId, applied: Index, tune: impl Fn(&mut Config)) {
+        let node = self.nodes.remove(&id).expect("node exists");
+        let store = node.into_store();
+        let hard_state = self.hard_states.get(&id).copied().unwrap_or_default();
+        let mut config = Config::new(id);
+        tune(&mut config);
+        let node = RawNode::new(config, store, hard_state, applied).expect("restarts");
+        self.nodes.insert(id, node);
+    }
+
+    /// Lets every restarted member vote at once (see
+    /// `RawNode::expire_restart_lease`).
+    pub(crate) fn expire_restart_leases(&mut self) {
+        for node in self.nodes.values_mut() {
+            node.expire_restart_lease();
+        }
+    }
+
     pub(crate) fn node(&self, id: NodeId) -> &RawNode<MemStore> {
         &self.nodes[&id]
     }
@@ -108,6 +133,9 @@ impl Network {
             node.store_mut().apply_snapshot(meta.clone());
         }
         node.store_mut().append(&ready.entries);
+        if let Some(hard_state) = ready.hard_state {
+            self.hard_states.insert(id, hard_state);
+        }
         let mut outgoing = std::mem::take(&mut ready.messages);
         outgoing.append(&mut ready.persisted_messages);
         self.applied

@@ -139,6 +139,7 @@ fn figure_7_network() -> Network {
         let log = log_with_terms(terms);
         net.add_node_with_log(n(id), voters(7), &log, hard_state(7, 3), no_pre_vote);
     }
+    net.expire_restart_leases();
     net
 }
 
@@ -195,6 +196,7 @@ fn fast_backtracking_needs_few_round_trips() {
         hard_state(3, 1),
         no_pre_vote,
     );
+    net.expire_restart_leases();
     net.elect(n(1));
     net.stabilize();
     assert_eq!(entry_ids(net.node(n(3))), entry_ids(net.node(n(1))));
@@ -227,6 +229,7 @@ fn heartbeat_never_lets_follower_commit_beyond_its_match() {
         let log = log_with_terms(&[1]);
         net.add_node_with_log(n(id), voters(3), &log, hard_state(2, 1), no_pre_vote);
     }
+    net.expire_restart_leases();
     net.isolate(n(3));
     net.elect(n(1));
     net.propose(n(1), b"x").unwrap();

@@ -6,7 +6,8 @@
 //! Commands (node ids are bare numbers):
 //! - `add-nodes N [voters=(..)] [learners=(..)] [pre-vote=false]
 //!   [check-quorum=false] [append-bytes-max=B]`
-//! - `log ID terms=(1,1,2)`: restart ID from a durable log with these terms
+//! - `log ID terms=(1,1,2)`: restart ID from a durable log with these terms,
+//!   as a member that has held it for longer than an election timeout
 //! - `campaign ID`, `tick ID [n=K]`, `tick-all [n=K]`
 //! - `propose ID` (input: the payload), `conf-change ID [transition=..]`
 //!   (input: ops such as `v4 l5 r1`, or `leave`)
@@ -200,6 +201,8 @@ fn restart_with_log(
         ..HardState::default()
     };
     net.add_node_with_log(id, conf, &entries, hard_state, |c| settings.apply(c));
+    // The scenario sets up a member that has held this log for a while.
+    net.node_mut(id).expire_restart_lease();
     Ok(format!("{}\n", format::node_state(net.node(id))))
 }
 

@@ -21,7 +21,7 @@ use crate::state_machine::StateMachine;
 use quorate_core::{
     ConfState, EntryId, GroupId, Index, LogStore, NodeId, RawNode, SnapshotMeta, Term,
 };
-use quorate_wal::{SnapshotStore, Wal, WalBatch};
+use quorate_wal::{SnapshotFile, SnapshotStore, Wal, WalBatch};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
@@ -131,13 +131,20 @@ impl Node {
 
     /// Brings the state machine up to the log's snapshot; returns its
     /// applied index.
+    ///
+    /// The newest snapshot file may be newer than the WAL's snapshot record:
+    /// a local snapshot is fsynced before its compaction record, and a
+    /// received one is stored before the core accepts it. Its data is
+    /// committed state, so the record is written first (see
+    /// [`record_snapshot`]) and the state machine, the log and the core
+    /// agree again before anything is applied.
     async fn recover<SM: StateMachine>(
         &self,
         group: GroupId,
         sm: &Arc<RwLock<SM>>,
         shared: &Arc<GroupShared>,
     ) -> Result<Index, GroupError> {
-        let wal = self.wal();
+        let wal = Arc::clone(self.wal());
         let snapshot_index = wal.group_log(group).snapshot_meta().last.index;
         let applied = read_sm(sm).applied_index();
         if applied >= snapshot_index {
@@ -157,6 +164,10 @@ impl Node {
                 snapshot: snapshot_index,
             });
         };
+        if file.meta.last.index > snapshot_index {
+            let (wal, file) = (Arc::clone(&wal), file.clone());
+            run_blocking(move || record_snapshot(&wal, group, &file)).await?;
+        }
         let index = file.meta.last.index;
         restore_into(sm, shared, self.transport.as_ref(), data, index).map_err(|reason| {
             GroupError::Restore {
@@ -180,13 +191,21 @@ impl Node {
         let wal = self.wal();
         let log = wal.group_log(group);
         let hard_state = wal.hard_state(group);
+        let last = log.last_index();
+        if applied > last {
+            return Err(GroupError::AheadOfLog {
+                group,
+                applied,
+                last,
+            });
+        }
         let raw = RawNode::new(
             self.config.group_raft_config(group),
             log,
             hard_state,
             applied,
         )
-        .expect("the Raft settings were validated when the node started");
+        .map_err(|source| GroupError::Start { group, source })?;
         let (apply_tx, tasks) = mpsc::unbounded_channel();
         let snapshots = wal.snapshots(group);
         let worker = ApplyWorker {
@@ -251,6 +270,24 @@ fn bootstrap(wal: &Wal, group: GroupId, node: NodeId, conf: ConfState) -> Result
     wal.write(batch)
         .map_err(|source| GroupError::Wal { group, source })?;
     tracing::info!(%group, %node, voters = ?meta.conf_state.voters, "group bootstrapped");
+    Ok(())
+}
+
+/// Makes a snapshot file newer than the WAL's snapshot record the log's
+/// start. If the log holds the snapshot's last entry, entries after it are
+/// kept (a compaction); otherwise the log conflicts with committed state
+/// from that index on (log matching, §5.3) and is reset after the snapshot.
+fn record_snapshot(wal: &Wal, group: GroupId, file: &SnapshotFile) -> Result<(), GroupError> {
+    let last = file.meta.last;
+    let mut batch = WalBatch::new();
+    if wal.group_log(group).term(last.index).ok() == Some(last.term) {
+        batch.compact(group, file.meta.clone());
+    } else {
+        batch.install_snapshot_file(group, file);
+    }
+    wal.write(batch)
+        .map_err(|source| GroupError::Wal { group, source })?;
+    tracing::info!(%group, snapshot = %last, "recorded a snapshot file newer than the log's snapshot");
     Ok(())
 }
 

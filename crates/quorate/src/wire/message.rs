@@ -191,6 +191,8 @@ pub struct WireTimeoutNow {}
 pub struct WireReadIndexRequest {
     #[prost(uint64, tag = "1")]
     pub request: u64,
+    #[prost(uint64, tag = "2")]
+    pub incarnation: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, prost::Message)]
@@ -199,6 +201,8 @@ pub struct WireReadIndexResponse {
     pub request: u64,
     #[prost(uint64, optional, tag = "2")]
     pub read_index: Option<u64>,
+    #[prost(uint64, tag = "3")]
+    pub incarnation: u64,
 }
 
 impl From<&Envelope> for WireEnvelope {
@@ -292,13 +296,15 @@ impl From<&MessageBody> for WireBody {
                 WireBody::InstallSnapshot(WireSnapshotMeta::from(&s.meta))
             }
             MessageBody::TimeoutNow => WireBody::TimeoutNow(WireTimeoutNow {}),
-            MessageBody::ReadIndexRequest(r) => {
-                WireBody::ReadIndexRequest(WireReadIndexRequest { request: r.request })
-            }
+            MessageBody::ReadIndexRequest(r) => WireBody::ReadIndexRequest(WireReadIndexRequest {
+                request: r.request,
+                incarnation: r.incarnation,
+            }),
             MessageBody::ReadIndexResponse(r) => {
                 WireBody::ReadIndexResponse(WireReadIndexResponse {
                     request: r.request,
                     read_index: r.read_index.map(Index::get),
+                    incarnation: r.incarnation,
                 })
             }
         }
@@ -347,11 +353,13 @@ impl TryFrom<WireBody> for MessageBody {
                 meta: SnapshotMeta::try_from(meta)?,
             }),
             WireBody::TimeoutNow(WireTimeoutNow {}) => MessageBody::TimeoutNow,
-            WireBody::ReadIndexRequest(r) => {
-                MessageBody::ReadIndexRequest(ReadIndexRequest { request: r.request })
-            }
+            WireBody::ReadIndexRequest(r) => MessageBody::ReadIndexRequest(ReadIndexRequest {
+                request: r.request,
+                incarnation: r.incarnation,
+            }),
             WireBody::ReadIndexResponse(r) => MessageBody::ReadIndexResponse(ReadIndexResponse {
                 request: r.request,
+                incarnation: r.incarnation,
                 read_index: r.read_index.map(Index::new),
             }),
         })
