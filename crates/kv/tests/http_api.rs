@@ -20,6 +20,7 @@ fn app(fake: &FakeService) -> Router {
         value_bytes_max: 32,
         body_bytes_max: 256,
         txn_ops_max: 4,
+        ..ApiLimits::default()
     };
     router(Arc::new(fake.clone()), limits)
 }
@@ -162,11 +163,12 @@ async fn follower_redirects_to_the_leader_with_path_and_query() {
     fake.fail_next(KvError::NotLeader {
         leader_url: Some("http://10.1.1.1:2379/".into()),
     });
-    let response = send(&app, request(Method::PUT, "/v1/kv/k?x=1", "v")).await;
+    let uri = "/v1/kv/k?consistency=lease";
+    let response = send(&app, request(Method::GET, uri, "")).await;
     assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
     assert_eq!(
         header(&response, "location"),
-        Some("http://10.1.1.1:2379/v1/kv/k?x=1")
+        Some("http://10.1.1.1:2379/v1/kv/k?consistency=lease")
     );
     let error = json_body(response).await;
     assert_eq!(error["outcome"], "not_applied");

@@ -85,6 +85,44 @@ pub enum Refusal {
     InvalidMembershipChange,
     /// The transfer target is not a voter of the cluster.
     InvalidTransferTarget,
+    /// The id to add is already a voter or learner.
+    AlreadyAMember,
+    /// Another member already uses the peer address.
+    PeerAddressInUse,
+    /// The id to remove is not a member.
+    NotAMember,
+    /// The change would leave no voter.
+    LastVoter,
+    /// The voters the leader hears from would be fewer than the new
+    /// configuration's quorum.
+    QuorumUnreachable,
+}
+
+impl Refusal {
+    /// The error code: `refused` for the general cases, the reason's own
+    /// name for the membership checks.
+    fn code(self) -> &'static str {
+        match self {
+            Refusal::InvalidMembershipChange | Refusal::InvalidTransferTarget => "refused",
+            Refusal::AlreadyAMember => "already_a_member",
+            Refusal::PeerAddressInUse => "peer_address_in_use",
+            Refusal::NotAMember => "not_a_member",
+            Refusal::LastVoter => "last_voter",
+            Refusal::QuorumUnreachable => "quorum_unreachable",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Refusal::InvalidMembershipChange => "the membership change is invalid",
+            Refusal::InvalidTransferTarget => "the transfer target is not a voter",
+            Refusal::AlreadyAMember => "the id is already a member; remove it first or pick another id",
+            Refusal::PeerAddressInUse => "another member uses this peer address",
+            Refusal::NotAMember => "the id is not a member",
+            Refusal::LastVoter => "the change would leave no voter",
+            Refusal::QuorumUnreachable => "the change would leave fewer reachable voters than a quorum; bring members back first",
+        }
+    }
 }
 
 /// An error of the client API, produced by the router (validation) or by
@@ -109,7 +147,7 @@ pub enum KvError {
     IdempotencyKeyReused,
     #[error("the service is busy ({busy:?}) (not applied); retry after {retry_after_s}s")]
     Busy { busy: Busy, retry_after_s: u32 },
-    #[error("the request was refused ({refusal:?}) (not applied)")]
+    #[error("the request was refused: {} (not applied)", refusal.describe())]
     Refused { refusal: Refusal },
     #[error("the write was proposed but its commit was not seen (outcome unknown); check before retrying, or resend with the same Idempotency-Key")]
     Indeterminate,
@@ -160,7 +198,7 @@ impl KvError {
             KvError::KeyNotFound { .. } => "key_not_found",
             KvError::IdempotencyKeyReused => "idempotency_key_reused",
             KvError::Busy { .. } => "busy",
-            KvError::Refused { .. } => "refused",
+            KvError::Refused { refusal } => refusal.code(),
             KvError::Indeterminate => "indeterminate",
             KvError::ReadTimeout => "read_timeout",
         }

@@ -2,7 +2,10 @@
 //! error-to-status mapping and the axum router over a [`KvService`].
 
 mod admin;
+mod auth;
 mod error;
+mod query;
+mod reject;
 mod response;
 mod router;
 mod service;
@@ -16,7 +19,9 @@ pub use response::{
     CLIENT_ID_HEADER, CREATE_REVISION_HEADER, IDEMPOTENCY_KEY_HEADER, MOD_REVISION_HEADER,
     REVISION_HEADER, VERSION_HEADER,
 };
-pub use router::router;
+pub use auth::{token_hash, Authenticator, Role, TokenFileError, OPEN_PATHS_DEFAULT};
+pub use reject::Rejection;
+pub use router::{router, secured_router};
 pub use service::{Consistency, KvService, ReadAnswer, ReadQuery, WriteCall};
 pub(crate) use types::hex_encode;
 pub use types::{
@@ -25,6 +30,7 @@ pub use types::{
     ScanResult, SnapshotResult, TransferLeader, TransferResult, TxnRequestJson, TxnResult,
 };
 pub use validate::{
-    ApiLimits, BODY_BYTES_MAX_DEFAULT, KEY_BYTES_MAX_DEFAULT, TXN_OPS_MAX_DEFAULT,
-    VALUE_BYTES_MAX_DEFAULT,
+    ApiLimits, BODY_BYTES_MAX_DEFAULT, HEADERS_MAX_DEFAULT, HEADER_BYTES_MAX_DEFAULT,
+    HEAVY_READS_MAX_DEFAULT, HEAVY_READ_WAIT, KEY_BYTES_MAX_DEFAULT, SCAN_BYTES_MAX_DEFAULT,
+    TXN_OPS_MAX_DEFAULT, VALUE_BYTES_MAX_DEFAULT,
 };

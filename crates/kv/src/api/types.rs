@@ -116,8 +116,13 @@ pub struct DeleteResult {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScanResult {
     pub kvs: Vec<KeyValueJson>,
-    /// Whether more keys matched than `limit` allowed.
+    /// Whether more keys matched than `limit` or the answer's byte limit
+    /// allowed.
     pub more: bool,
+    /// With `more`: the `start` of the next page (the last key with a zero
+    /// byte appended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<Blob>,
     pub revision: u64,
 }
 
@@ -126,6 +131,7 @@ impl From<RangeResponse> for ScanResult {
         ScanResult {
             kvs: range.kvs.into_iter().map(KeyValueJson::from).collect(),
             more: range.more,
+            next: None,
             revision: range.revision,
         }
     }

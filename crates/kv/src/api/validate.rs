@@ -19,6 +19,20 @@ pub const BODY_BYTES_MAX_DEFAULT: usize = 2 * 1024 * 1024;
 /// `--max-txn-ops` default).
 pub const TXN_OPS_MAX_DEFAULT: usize = 128;
 
+/// Keys and values one scan answers with, in bytes, before it stops with
+/// `more: true` and a continuation key: a full scan of big values would
+/// otherwise build one answer of gigabytes.
+pub const SCAN_BYTES_MAX_DEFAULT: usize = 4 * 1024 * 1024;
+/// Scans served at once; more wait up to [`HEAVY_READ_WAIT`], then get
+/// 503 `busy`. Bounds the memory concurrent big answers take.
+pub const HEAVY_READS_MAX_DEFAULT: usize = 4;
+/// How long a scan waits for a slot before it is refused.
+pub const HEAVY_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Request line and headers together, in bytes; more is 431.
+pub const HEADER_BYTES_MAX_DEFAULT: usize = 16 * 1024;
+/// Headers in one request; more is 431.
+pub const HEADERS_MAX_DEFAULT: usize = 64;
+
 /// The size limits of the client API.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ApiLimits {
@@ -26,6 +40,10 @@ pub struct ApiLimits {
     pub value_bytes_max: usize,
     pub body_bytes_max: usize,
     pub txn_ops_max: usize,
+    pub scan_bytes_max: usize,
+    pub heavy_reads_max: usize,
+    pub header_bytes_max: usize,
+    pub headers_max: usize,
 }
 
 impl Default for ApiLimits {
@@ -35,6 +53,10 @@ impl Default for ApiLimits {
             value_bytes_max: VALUE_BYTES_MAX_DEFAULT,
             body_bytes_max: BODY_BYTES_MAX_DEFAULT,
             txn_ops_max: TXN_OPS_MAX_DEFAULT,
+            scan_bytes_max: SCAN_BYTES_MAX_DEFAULT,
+            heavy_reads_max: HEAVY_READS_MAX_DEFAULT,
+            header_bytes_max: HEADER_BYTES_MAX_DEFAULT,
+            headers_max: HEADERS_MAX_DEFAULT,
         }
     }
 }

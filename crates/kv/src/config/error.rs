@@ -104,4 +104,18 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("client URL {url:?} must be http(s)://HOST:PORT, e.g. http://10.0.0.1:7000")]
+    ClientUrl { url: String },
+    #[error("nodes {first} and {second} share peer address {address} in the initial cluster; give each its own")]
+    SharedPeerAddress {
+        address: String,
+        first: u64,
+        second: u64,
+    },
+    #[error("--listen-peer {listen_peer} is not node {node_id}'s initial cluster entry {entry}; make them the same")]
+    ListenPeerMismatch {
+        node_id: u64,
+        listen_peer: SocketAddr,
+        entry: String,
+    },
 }

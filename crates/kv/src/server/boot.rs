@@ -39,7 +39,7 @@ pub enum ServeError {
     PeerAddress { id: u64, addr: String },
     #[error("peer TLS needs --peer-ca-file: peers must prove they belong to the cluster")]
     PeerCaMissing,
-    #[error("cannot read TLS file {}: {source}", path.display())]
+    #[error("cannot read TLS or token file {}: {source}", path.display())]
     TlsFile {
         path: PathBuf,
         #[source]
@@ -57,6 +57,10 @@ pub enum ServeError {
     Group(#[from] GroupError),
     #[error("cannot join the cluster at {url}: {detail}")]
     Join { url: String, detail: String },
+    #[error(transparent)]
+    TokenFile(#[from] crate::api::TokenFileError),
+    #[error("join token file {} is empty; put the admin token on its first line", path.display())]
+    JoinToken { path: PathBuf },
     #[error("the HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
 }

@@ -1,22 +1,16 @@
 //! The background task of a serving node: keeps `/ready` current and
 //! makes sure the member directory holds this node's addresses.
 //!
-//! Only the leader can propose, so the leader writes its own record
-//! itself, and a follower sends its record to the leader over HTTP
-//! (`POST /internal/v1/member-record`). Either way a record is proposed
-//! only when missing or changed, and at most once per
-//! [`PUBLISH_INTERVAL`], so a stable cluster writes nothing.
+//! A member record is routing data (clients are redirected to its client
+//! URL, peers dial its address), so only the member it describes may
+//! write it, and only while it leads: a leader proposes its own record
+//! when missing or changed, at most once per [`PUBLISH_INTERVAL`], so a
+//! stable cluster writes nothing. The only other writer is an admin's
+//! `add_learner`, validated by the leader. No route of the client port
+//! accepts a record.
 
-use super::machine::{MemberRecord, MEMBER_URL_BYTES_MAX};
-use super::member_client::MemberClient;
-use super::service::{resolve_peer, NodeService};
-use crate::api::{BadRequest, Health, KvError, KvService};
-use axum::extract::State;
-use axum::http::Method;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use super::service::NodeService;
+use crate::api::Health;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -25,20 +19,6 @@ use tokio::time::Instant;
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 /// Least time between two attempts to publish this node's record.
 pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
-/// The internal route a follower publishes its record through.
-pub const MEMBER_RECORD_PATH: &str = "/internal/v1/member-record";
-
-/// Body of [`MEMBER_RECORD_PATH`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MemberRecordJson {
-    pub id: u64,
-    pub client_url: String,
-    pub peer_addr: String,
-    #[serde(default)]
-    pub standby: bool,
-}
-
 /// What readiness is measured against: the commit index seen once a
 /// leader was first known.
 struct Readiness {
@@ -64,7 +44,7 @@ pub async fn run(service: Arc<NodeService>) {
             .health
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = health;
-        learn_peers(&service).await;
+        learn_peers(&service, &status.conf_state).await;
         if last_publish.is_some_and(|at| at.elapsed() < PUBLISH_INTERVAL) {
             continue;
         }
@@ -109,14 +89,15 @@ impl Readiness {
     }
 }
 
-/// Hands replicated peer addresses of members this node has no address
-/// for to the transport. A known address is never replaced from the
+/// Hands replicated peer addresses of current members this node has no
+/// address for to the transport (a record of a failed or removed member
+/// is never dialed). A known address is never replaced from the
 /// directory: the runtime's own log entries and the local book win.
-async fn learn_peers(service: &NodeService) {
+async fn learn_peers(service: &NodeService, conf: &quorate::ConfState) {
     let directory = service.directory().await;
     let me = service.identity.node_id;
     for (id, record) in directory {
-        if id == me || record.peer_addr.is_empty() {
+        if id == me || record.peer_addr.is_empty() || !super::membership::is_member(conf, id) {
             continue;
         }
         let Ok(addr) = record.peer_addr.parse() else {
@@ -130,99 +111,20 @@ async fn learn_peers(service: &NodeService) {
     }
 }
 
-/// Makes sure the directory holds this node's record; true when it tried.
+/// Makes sure the directory holds this node's record while it leads;
+/// true when it tried. Only a leader proposes its own record: no other
+/// node can write routing data about it, and no client route can.
 async fn publish(service: &NodeService, leader: Option<quorate::NodeId>) -> bool {
-    let Some(leader) = leader else {
+    if leader != Some(service.group.node_id()) {
         return false;
-    };
+    }
     let mine = service.identity.record();
-    let directory = service.directory().await;
     let me = service.identity.node_id;
-    // The leader may keep the peer address it already knows for this node
-    // (see `member_record_route`), so only the rest must match.
-    let current = directory.get(&me).is_some_and(|record| {
-        record.client_url == mine.client_url
-            && record.standby == mine.standby
-            && !record.peer_addr.is_empty()
-    });
-    if current {
+    if service.directory().await.get(&me) == Some(&mine) {
         return false;
     }
-    if leader == service.group.node_id() {
-        if let Err(error) = service.propose_record(me, &mine).await {
-            tracing::debug!(%error, "publishing this node's record failed; will retry");
-        }
-        return true;
-    }
-    let Some(leader_url) = directory
-        .get(&leader.get())
-        .map(|record| record.client_url.clone())
-        .filter(|url| !url.is_empty())
-    else {
-        return false;
-    };
-    if let Err(error) = send_record(&service.member_client, &leader_url, me, &mine).await {
-        tracing::debug!(%error, %leader_url, "sending this node's record to the leader failed");
+    if let Err(error) = service.propose_record(me, &mine).await {
+        tracing::debug!(%error, "publishing this node's record failed; will retry");
     }
     true
-}
-
-async fn send_record(
-    client: &MemberClient,
-    leader_url: &str,
-    id: u64,
-    record: &MemberRecord,
-) -> Result<(), String> {
-    let body = MemberRecordJson {
-        id,
-        client_url: record.client_url.clone(),
-        peer_addr: record.peer_addr.clone(),
-        standby: record.standby,
-    };
-    let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
-    let answer = client
-        .send(leader_url, Method::POST, MEMBER_RECORD_PATH, Some(body))
-        .await?;
-    if answer.status.is_success() {
-        return Ok(());
-    }
-    Err(format!(
-        "{}: {}",
-        answer.status,
-        String::from_utf8_lossy(&answer.body)
-    ))
-}
-
-/// `POST /internal/v1/member-record` on the leader: proposes the record.
-pub async fn member_record_route(State(service): State<Arc<NodeService>>, body: Bytes) -> Response {
-    let result = async {
-        let record: MemberRecordJson = serde_json::from_slice(&body)
-            .map_err(|error| KvError::bad_request(BadRequest::Json, error.to_string()))?;
-        if record.id == 0
-            || record.client_url.len() > MEMBER_URL_BYTES_MAX
-            || record.peer_addr.len() > MEMBER_URL_BYTES_MAX
-        {
-            return Err(KvError::bad_request(
-                BadRequest::MemberUrls,
-                "invalid record",
-            ));
-        }
-        let addr = resolve_peer(&record.peer_addr).await?;
-        // A record may fill in a member's client URL, not move a member the
-        // cluster already reaches elsewhere (a node listening on 0.0.0.0
-        // reports that, not the address its peers dial).
-        let addr = service.peers_now().get(&record.id).copied().unwrap_or(addr);
-        let value = MemberRecord {
-            client_url: record.client_url,
-            peer_addr: addr.to_string(),
-            standby: record.standby,
-        };
-        service.propose_record(record.id, &value).await?;
-        service.cluster_status().await
-    }
-    .await;
-    match result {
-        Ok(status) => Json(status).into_response(),
-        Err(error) => (error.status(), Json(error.body())).into_response(),
-    }
 }

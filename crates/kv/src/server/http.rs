@@ -1,16 +1,16 @@
-//! The client listener: the API router, the status page at `/`, the
-//! internal member-record route, plain or TLS, with graceful shutdown.
+//! The client listener: the API router and the status page at `/`,
+//! plain or TLS, with graceful shutdown.
 
 use super::boot::ServeError;
-use super::housekeeping::{member_record_route, MEMBER_RECORD_PATH};
+use super::listener::{self, ConnectionLimits};
 use super::service::NodeService;
-use crate::api::{router, ApiLimits};
+use crate::api::{secured_router, ApiLimits, Authenticator};
 use crate::config::ServeConfig;
 use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -41,14 +41,14 @@ pub const HTTP_REQUESTS_TOTAL: &str = "quorate_kv_http_requests_total";
 /// Time to answer a request, by route pattern, in seconds.
 pub const HTTP_REQUEST_SECONDS: &str = "quorate_kv_http_request_seconds";
 
-/// The whole HTTP surface of a serving node.
-pub fn app(service: Arc<NodeService>) -> Router {
+/// The whole HTTP surface of a serving node, checking client tokens when
+/// `auth` is given.
+pub fn app(service: Arc<NodeService>, auth: Option<Arc<Authenticator>>) -> Router {
     let extra = Router::new()
         .route("/", get(status_page))
-        .route(MEMBER_RECORD_PATH, post(member_record_route))
         .with_state(Arc::clone(&service));
-    router(service, ApiLimits::default())
-        .merge(extra)
+    extra
+        .merge(secured_router(service, ApiLimits::default(), auth))
         .route_layer(middleware::from_fn(record_request))
 }
 
@@ -114,7 +114,8 @@ pub fn client_tls(config: &ServeConfig) -> Result<Option<TlsAcceptor>, ServeErro
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    service: Arc<NodeService>,
+    app: Router,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     joining: Option<JoinHandle<Result<(), ServeError>>>,
 ) -> Result<(), ServeError> {
@@ -133,21 +134,13 @@ pub async fn serve(
             Ok(error) = join_failed => { let _ = failed_tx.send(error).await; }
         }
     };
-    let app = app(service);
-    let served = match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
-        }
+    match tls {
+        None => listener::serve(listener, app, limits, stop).await,
         Some(acceptor) => {
             let listener = TlsListener::start(listener, acceptor);
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop)
-                .await
+            listener::serve(listener, app, limits, stop).await;
         }
-    };
-    served.map_err(ServeError::Http)?;
+    }
     match failed_rx.try_recv() {
         Ok(error) => Err(error),
         Err(_) => Ok(()),

@@ -2,11 +2,12 @@
 //! (cluster status, then the add request) and a follower publishing its
 //! record to the leader. Plain HTTP, or HTTPS when the cluster serves
 //! clients over TLS: the node then presents its client certificate and
-//! trusts the client CA (or, without one, the peer CA).
+//! trusts the client CA (or, without one, the peer CA). Where the cluster
+//! checks client tokens, `--join-token-file` supplies an admin token.
 
 use super::boot::ServeError;
 use crate::config::ServeConfig;
-use axum::http::header::{CONTENT_TYPE, HOST, LOCATION};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION};
 use axum::http::{HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -30,6 +31,8 @@ pub const ANSWER_BYTES_MAX: usize = 4 << 20;
 #[derive(Clone)]
 pub struct MemberClient {
     tls: Option<TlsConnector>,
+    /// Sent as `Authorization: Bearer` (`--join-token-file`).
+    token: Option<String>,
 }
 
 /// A final answer: status and body.
@@ -41,8 +44,12 @@ pub struct Answer {
 impl MemberClient {
     /// HTTPS support when this node serves clients over TLS.
     pub fn new(config: &ServeConfig) -> Result<MemberClient, ServeError> {
+        let token = match &config.security.join_token_file {
+            Some(path) => Some(read_token(path)?),
+            None => None,
+        };
         let Some(files) = &config.client_tls else {
-            return Ok(MemberClient { tls: None });
+            return Ok(MemberClient { tls: None, token });
         };
         let bad = |detail: String| ServeError::ClientTls { detail };
         let ca = files
@@ -70,6 +77,7 @@ impl MemberClient {
             .map_err(|e| bad(e.to_string()))?;
         Ok(MemberClient {
             tls: Some(TlsConnector::from(Arc::new(client))),
+            token,
         })
     }
 
@@ -117,13 +125,15 @@ impl MemberClient {
         let tcp = TcpStream::connect((host.trim_matches(['[', ']']), port))
             .await
             .map_err(|e| format!("{target}: {e}"))?;
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(target.path_and_query().map_or("/", |pq| pq.as_str()))
             .header(HOST, host)
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(Full::new(body))
-            .map_err(|e| e.to_string())?;
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(token) = &self.token {
+            request = request.header(AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
         let response = if https {
             let tls = self.tls.as_ref().ok_or_else(|| {
                 format!("{target}: https needs --client-cert-file and --client-key-file")
@@ -151,6 +161,21 @@ impl MemberClient {
             .and_then(|value| value.parse().ok());
         Ok((parts.status, location, body))
     }
+}
+
+/// The first line of a token file, trimmed.
+fn read_token(path: &std::path::Path) -> Result<String, ServeError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ServeError::TlsFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let token = text.lines().next().unwrap_or_default().trim().to_owned();
+    if token.is_empty() {
+        return Err(ServeError::JoinToken {
+            path: path.to_owned(),
+        });
+    }
+    Ok(token)
 }
 
 async fn exchange<IO>(

@@ -12,7 +12,7 @@ use super::errors::{
 use super::machine::{
     encode_member_record, Applied, MemberRecord, ReplicatedKv, MEMBER_URL_BYTES_MAX,
 };
-use super::member_client::MemberClient;
+use super::membership;
 use super::status::cluster_status;
 use crate::api::{
     BadRequest, ClusterStatus, Consistency, Health, KvError, KvService, MemberAction, MemberChange,
@@ -59,8 +59,6 @@ pub struct NodeService {
     /// Kept current by the housekeeping task; probes read it without I/O.
     pub(crate) health: Mutex<Health>,
     metrics: Option<PrometheusHandle>,
-    /// Reaches other members' client APIs (record publication).
-    pub(crate) member_client: MemberClient,
 }
 
 /// A redirect target resolved against one read of the member directory.
@@ -104,7 +102,6 @@ impl NodeService {
         transport: Arc<dyn Transport>,
         peers: BTreeMap<u64, SocketAddr>,
         metrics: Option<PrometheusHandle>,
-        member_client: MemberClient,
     ) -> NodeService {
         NodeService {
             group,
@@ -117,7 +114,6 @@ impl NodeService {
                 reason: Some("starting".into()),
             }),
             metrics,
-            member_client,
         }
     }
 
@@ -167,16 +163,7 @@ impl NodeService {
         Err(self.redirect().await.not_leader(None))
     }
 
-    async fn add_learner(&self, change: &MemberChange) -> Result<(), KvError> {
-        let peer_url = change.peer_url.as_deref().unwrap_or_default();
-        let client_url = change.client_url.as_deref().unwrap_or_default();
-        if peer_url.len().max(client_url.len()) > MEMBER_URL_BYTES_MAX {
-            return Err(KvError::bad_request(
-                BadRequest::MemberUrls,
-                format!("member URLs are limited to {MEMBER_URL_BYTES_MAX} bytes"),
-            ));
-        }
-        let addr = resolve_peer(peer_url).await?;
+    async fn add_learner(&self, change: &MemberChange, addr: SocketAddr) -> Result<(), KvError> {
         let record = MemberRecord {
             client_url: change.client_url.clone().unwrap_or_default(),
             peer_addr: addr.to_string(),
@@ -192,6 +179,39 @@ impl NodeService {
             Ok(()) => Ok(()),
             Err(error) => Err(membership_error(&error, &self.redirect().await)),
         }
+    }
+
+    /// The new member's peer address, checked for size and resolved.
+    async fn new_member_addr(change: &MemberChange) -> Result<SocketAddr, KvError> {
+        let peer_url = change.peer_url.as_deref().unwrap_or_default();
+        let client_url = change.client_url.as_deref().unwrap_or_default();
+        if peer_url.len().max(client_url.len()) > MEMBER_URL_BYTES_MAX {
+            return Err(KvError::bad_request(
+                BadRequest::MemberUrls,
+                format!("member URLs are limited to {MEMBER_URL_BYTES_MAX} bytes"),
+            ));
+        }
+        if !client_url.is_empty() && crate::config::check_client_url(client_url).is_err() {
+            return Err(KvError::bad_request(
+                BadRequest::MemberUrls,
+                format!("client_url {client_url:?} is not an http(s)://host:port URL"),
+            ));
+        }
+        resolve_peer(peer_url).await
+    }
+
+    /// Refuses a harmful change before anything is proposed (see
+    /// `membership`); the leader only.
+    async fn check_change(
+        &self,
+        change: &MemberChange,
+        addr: Option<SocketAddr>,
+    ) -> Result<(), KvError> {
+        let status = self.group.status().await.map_err(|_| not_ready())?;
+        let peers = self.peers_now();
+        let view = membership::View::of(&status, &peers);
+        membership::check(&view, change.action, change.id, addr)
+            .map_err(|refusal| KvError::Refused { refusal })
     }
 
     /// The most caught-up voter other than this node.
@@ -290,13 +310,19 @@ impl KvService for NodeService {
         }
         self.require_leader().await?;
         let node = NodeId::new(change.id);
-        let result = match change.action {
-            MemberAction::AddLearner => {
-                self.add_learner(&change).await?;
+        let addr = match change.action {
+            MemberAction::AddLearner => Some(Self::new_member_addr(&change).await?),
+            _ => None,
+        };
+        self.check_change(&change, addr).await?;
+        let result = match (change.action, addr) {
+            (MemberAction::AddLearner, Some(addr)) => {
+                self.add_learner(&change, addr).await?;
                 Ok(())
             }
-            MemberAction::Promote => self.group.promote(node).await,
-            MemberAction::Remove => self.group.remove(node).await,
+            (MemberAction::AddLearner, None) => Ok(()),
+            (MemberAction::Promote, _) => self.group.promote(node).await,
+            (MemberAction::Remove, _) => self.group.remove(node).await,
         };
         if let Err(error) = result {
             return Err(membership_error(&error, &self.redirect().await));

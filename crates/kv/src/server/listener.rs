@@ -1,0 +1,206 @@
+//! The client port's connection handling: how many connections, and how
+//! long each may sit without progress.
+//!
+//! A client that opens connections and sends nothing (or a header a byte
+//! a minute, "slowloris") must not hold resources forever: headers must
+//! arrive within [`ConnectionLimits::header_read_timeout`] (hyper starts
+//! that clock whenever it waits for a request head, so it also closes idle
+//! keep-alive connections), a connection on which neither side makes
+//! progress for [`ConnectionLimits::idle_timeout`] is closed (a stalled
+//! body upload or a client that stopped reading), and past
+//! [`ConnectionLimits::connections_max`] connections a new one gets an
+//! immediate 503 and is closed.
+
+use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::Semaphore;
+use tokio::time::{Instant, Sleep};
+
+/// Default of `--max-client-connections`.
+pub const CLIENT_CONNECTIONS_MAX_DEFAULT: usize = crate::config::MAX_CLIENT_CONNECTIONS_DEFAULT;
+/// Time a client has to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a connection may make no progress in either direction.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// hyper's own buffer for a request head; the router's header limits
+/// (431 with a JSON body) are below it.
+pub const HEAD_BUFFER_BYTES_MAX: usize = 64 * 1024;
+/// Headers hyper parses; the router refuses more than its own limit.
+pub const HEAD_HEADERS_MAX: usize = 128;
+/// Time open connections get to finish once shutdown began.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bounds of the client listener.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    pub connections_max: usize,
+    pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> ConnectionLimits {
+        ConnectionLimits {
+            connections_max: CLIENT_CONNECTIONS_MAX_DEFAULT,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            idle_timeout: IDLE_TIMEOUT,
+        }
+    }
+}
+
+/// The JSON error body sent to a connection over the limit.
+const OVER_LIMIT_BODY: &str = "{\"code\":\"busy\",\"message\":\"too many client connections (not applied); retry after 1s\",\"outcome\":\"not_applied\",\"indeterminate\":false,\"retry_after_s\":1}";
+
+fn over_limit_response() -> Vec<u8> {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n\
+         connection: close\r\ncontent-length: {}\r\n\r\n{OVER_LIMIT_BODY}",
+        OVER_LIMIT_BODY.len()
+    )
+    .into_bytes()
+}
+
+/// Serves `app` on every connection `listener` accepts until `shutdown`
+/// resolves, then lets open requests finish for up to [`DRAIN_TIMEOUT`].
+pub async fn serve<L>(
+    mut listener: L,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send,
+) where
+    L: axum::serve::Listener,
+    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    L::Addr: std::fmt::Debug + Send + 'static,
+{
+    let slots = Arc::new(Semaphore::new(limits.connections_max.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(HEAD_BUFFER_BYTES_MAX)
+        .max_headers(HEAD_HEADERS_MAX);
+    tokio::pin!(shutdown);
+    loop {
+        let (io, peer) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            tracing::debug!(?peer, "client connection refused: too many connections");
+            tokio::spawn(refuse(io));
+            continue;
+        };
+        let io = TokioIo::new(Idle::new(io, limits.idle_timeout));
+        let service = TowerToHyperService::new(app.clone());
+        let connection = graceful.watch(builder.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(?peer, %error, "client connection closed");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("open client connections did not finish in time; closing them");
+    }
+}
+
+async fn refuse<Io: AsyncWrite + Unpin>(mut io: Io) {
+    let write = async {
+        io.write_all(&over_limit_response()).await?;
+        io.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), write).await;
+}
+
+/// An I/O stream that fails with `TimedOut` once neither reads nor writes
+/// made progress for its timeout.
+struct Idle<Io> {
+    io: Io,
+    timeout: Duration,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<Io> Idle<Io> {
+    fn new(io: Io, timeout: Duration) -> Idle<Io> {
+        Idle {
+            io,
+            timeout,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+
+    fn progressed(&mut self) {
+        self.deadline.as_mut().reset(Instant::now() + self.timeout);
+    }
+
+    /// `Pending` from the stream: an error once the deadline passed.
+    fn stalled<T>(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "client connection idle too long",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<Io: AsyncRead + Unpin> AsyncRead for Idle<Io> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(result) => {
+                this.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.stalled(cx),
+        }
+    }
+}
+
+impl<Io: AsyncWrite + Unpin> AsyncWrite for Idle<Io> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_write(cx, buf) {
+            Poll::Ready(result) => {
+                this.progressed();
+                Poll::Ready(result)
+            }
+            Poll::Pending => this.stalled(cx),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.io).poll_flush(cx) {
+            Poll::Ready(result) => Poll::Ready(result),
+            Poll::Pending => this.stalled(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
