@@ -32,11 +32,12 @@ impl ServeConfig {
         Ok(())
     }
 
-    /// Refuses a data directory that records another cluster id, and
-    /// records this one in a new or empty directory. The id is written to
-    /// a temporary file, synced and renamed, then the directory is synced,
-    /// so a crash leaves either no marker or a whole one.
-    pub fn check_data_dir(&self) -> Result<(), ConfigError> {
+    /// Refuses a data directory that records another cluster id than the
+    /// one given, adopts the recorded id when none was given (a restart),
+    /// and records this one in a new or empty directory. The id is written
+    /// to a temporary file, synced and renamed, then the directory is
+    /// synced, so a crash leaves either no marker or a whole one.
+    pub fn check_data_dir(&mut self) -> Result<(), ConfigError> {
         let dir = &self.data_dir;
         let io_error = |source| ConfigError::DataDir {
             dir: dir.clone(),
@@ -46,6 +47,10 @@ impl ServeConfig {
         let marker = dir.join(CLUSTER_ID_FILE);
         match std::fs::read_to_string(&marker) {
             Ok(found) if found.trim() == self.cluster_id => Ok(()),
+            Ok(found) if !self.cluster_id_given && !found.trim().is_empty() => {
+                self.cluster_id = found.trim().to_owned();
+                Ok(())
+            }
             Ok(found) => Err(ConfigError::ForeignDataDir {
                 dir: dir.clone(),
                 found: found.trim().to_owned(),

@@ -5,15 +5,11 @@
 //! checks that touch the machine (TLS files, data directory, ports) are
 //! in `checks`.
 
-mod addresses;
 mod checks;
-mod security;
 mod error;
 mod resolve;
 
-pub use addresses::{check_client_url, check_initial_cluster};
 pub use checks::{bind_error, CLUSTER_ID_FILE};
-pub use security::{SecuritySettings, MAX_CLIENT_CONNECTIONS_DEFAULT};
 pub use error::{ConfigError, Listener, Origin};
 
 use clap::Args;
@@ -66,15 +62,19 @@ pub struct ServeArgs {
     /// Join a running cluster through a member's client URL, as a learner.
     #[arg(long, value_name = "CLIENT_URL")]
     pub join: Option<String>,
+    /// This node's certificate (PEM) for TLS between peers.
     #[arg(long, value_name = "FILE")]
     pub peer_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of --peer-cert-file.
     #[arg(long, value_name = "FILE")]
     pub peer_key_file: Option<PathBuf>,
     /// CA that peer certificates must chain to (mutual TLS).
     #[arg(long, value_name = "FILE")]
     pub peer_ca_file: Option<PathBuf>,
+    /// Server certificate (PEM) of the client API: serve HTTPS.
     #[arg(long, value_name = "FILE")]
     pub client_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of --client-cert-file.
     #[arg(long, value_name = "FILE")]
     pub client_key_file: Option<PathBuf>,
     /// CA that client certificates must chain to; none accepts any client.
@@ -93,17 +93,6 @@ pub struct ServeArgs {
     /// (e.g. in a far data center) that should not become leader.
     #[arg(long)]
     pub standby: bool,
-    /// Client tokens with roles, one `ROLE sha256:HEX [NAME]` a line
-    /// (docs/security.md); turns on client authentication [default: off].
-    #[arg(long, value_name = "FILE")]
-    pub auth_token_file: Option<PathBuf>,
-    /// Token this node sends when it asks the cluster to add it (--join)
-    /// where the cluster checks tokens; needs the admin role.
-    #[arg(long, value_name = "FILE")]
-    pub join_token_file: Option<PathBuf>,
-    /// Open client connections at most; more get 503 [default: 1024].
-    #[arg(long, value_name = "N")]
-    pub max_client_connections: Option<usize>,
 }
 
 /// The TOML file: the same names as the flags, with underscores.
@@ -128,9 +117,6 @@ struct FileConfig {
     heartbeat_interval_ms: Option<u64>,
     snapshot_entries: Option<u64>,
     standby: Option<bool>,
-    auth_token_file: Option<PathBuf>,
-    join_token_file: Option<PathBuf>,
-    max_client_connections: Option<usize>,
 }
 
 /// Certificate, key and optional CA of one listener.
@@ -161,6 +147,10 @@ pub struct ServeConfig {
     pub listen_client: SocketAddr,
     pub advertise_client_url: String,
     pub cluster_id: String,
+    /// Whether `cluster_id` was given (flag, environment or file). A
+    /// defaulted one yields to the id recorded in the data directory, so a
+    /// restart needs no `--cluster-id`.
+    pub cluster_id_given: bool,
     pub start: ClusterStart,
     pub peer_tls: Option<TlsFiles>,
     pub client_tls: Option<TlsFiles>,
@@ -169,7 +159,6 @@ pub struct ServeConfig {
     pub snapshot_entries: u64,
     /// Never campaign (a standby voter).
     pub standby: bool,
-    pub security: SecuritySettings,
 }
 
 /// Reads one setting from flag, environment and file, in that order.

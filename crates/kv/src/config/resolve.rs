@@ -40,21 +40,19 @@ impl Layers<'_> {
         let data_dir = self
             .pick("data_dir", args.data_dir.clone(), file.data_dir.clone())?
             .unwrap_or_else(|| PathBuf::from(format!("quorate-{node_id}.data")));
-        let cluster_id = self
-            .pick(
-                "cluster_id",
-                args.cluster_id.clone(),
-                file.cluster_id.clone(),
-            )?
-            .unwrap_or_else(|| CLUSTER_ID_DEFAULT.to_owned());
+        let cluster_id = self.pick(
+            "cluster_id",
+            args.cluster_id.clone(),
+            file.cluster_id.clone(),
+        )?;
+        let cluster_id_given = cluster_id.is_some();
+        let cluster_id = cluster_id.unwrap_or_else(|| CLUSTER_ID_DEFAULT.to_owned());
         if cluster_id.is_empty() {
             return Err(ConfigError::Zero {
                 field: "cluster_id length",
             });
         }
         let start = self.start(node_id, listen_peer)?;
-        super::check_client_url(&advertise_client_url)?;
-        super::check_initial_cluster(&start, node_id, listen_peer)?;
         let (election_timeout, heartbeat_interval) = self.timeouts()?;
         let (snapshot_entries, standby) = self.snapshot_and_standby()?;
         Ok(ServeConfig {
@@ -64,6 +62,7 @@ impl Layers<'_> {
             listen_client,
             advertise_client_url,
             cluster_id,
+            cluster_id_given,
             start,
             peer_tls: self.tls(Listener::Peer)?,
             client_tls: self.tls(Listener::Client)?,
@@ -71,7 +70,6 @@ impl Layers<'_> {
             heartbeat_interval,
             snapshot_entries,
             standby,
-            security: self.security()?,
         })
     }
 

@@ -46,7 +46,7 @@ fn flags_win_over_environment_which_wins_over_the_file() {
     std::fs::write(&path, toml).expect("write config");
     let file = path.to_str().expect("utf-8 path");
     let config = resolve(
-        &["--config", file, "--node-id", "2", "--listen-peer", "0.0.0.0:7001"],
+        &["--config", file, "--node-id", "2"],
         &[("QUORATE_NODE_ID", "9"), ("QUORATE_CLUSTER_ID", "from-env")],
     )
     .expect("valid");
@@ -164,15 +164,31 @@ fn data_dir_of_another_cluster_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("node1");
     let data_dir = data.to_str().expect("utf-8");
-    let first = resolve(&["--data-dir", data_dir, "--cluster-id", "alpha"], &[]).expect("ok");
+    let mut first = resolve(&["--data-dir", data_dir, "--cluster-id", "alpha"], &[]).expect("ok");
     first.check_data_dir().expect("new directory is claimed");
     first.check_data_dir().expect("same cluster again");
-    let other = resolve(&["--data-dir", data_dir, "--cluster-id", "beta"], &[]).expect("ok");
+    let mut other = resolve(&["--data-dir", data_dir, "--cluster-id", "beta"], &[]).expect("ok");
     let error = other.check_data_dir().expect_err("foreign");
     assert!(
         matches!(&error, ConfigError::ForeignDataDir { found, .. } if found == "alpha"),
         "{error:?}"
     );
+}
+
+#[test]
+fn a_restart_without_cluster_id_takes_the_data_directorys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("node1");
+    let data_dir = data.to_str().expect("utf-8");
+    let mut first = resolve(&["--data-dir", data_dir, "--cluster-id", "alpha"], &[]).expect("ok");
+    first.check_data_dir().expect("new directory is claimed");
+    let mut restart = resolve(&["--data-dir", data_dir], &[]).expect("ok");
+    assert_eq!(
+        restart.cluster_id, "quorate",
+        "the default before the check"
+    );
+    restart.check_data_dir().expect("the recorded id wins");
+    assert_eq!(restart.cluster_id, "alpha");
 }
 
 #[test]
