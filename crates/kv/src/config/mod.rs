@@ -5,11 +5,15 @@
 //! checks that touch the machine (TLS files, data directory, ports) are
 //! in `checks`.
 
+mod addresses;
 mod checks;
+mod security;
 mod error;
 mod resolve;
 
+pub use addresses::{check_client_url, check_initial_cluster};
 pub use checks::{bind_error, CLUSTER_ID_FILE};
+pub use security::{SecuritySettings, MAX_CLIENT_CONNECTIONS_DEFAULT};
 pub use error::{ConfigError, Listener, Origin};
 
 use clap::Args;
@@ -93,6 +97,17 @@ pub struct ServeArgs {
     /// (e.g. in a far data center) that should not become leader.
     #[arg(long)]
     pub standby: bool,
+    /// Client tokens with roles, one `ROLE sha256:HEX [NAME]` a line
+    /// (docs/security.md); turns on client authentication [default: off].
+    #[arg(long, value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Token this node sends when it asks the cluster to add it (--join)
+    /// where the cluster checks tokens; needs the admin role.
+    #[arg(long, value_name = "FILE")]
+    pub join_token_file: Option<PathBuf>,
+    /// Open client connections at most; more get 503 [default: 1024].
+    #[arg(long, value_name = "N")]
+    pub max_client_connections: Option<usize>,
 }
 
 /// The TOML file: the same names as the flags, with underscores.
@@ -117,6 +132,9 @@ struct FileConfig {
     heartbeat_interval_ms: Option<u64>,
     snapshot_entries: Option<u64>,
     standby: Option<bool>,
+    auth_token_file: Option<PathBuf>,
+    join_token_file: Option<PathBuf>,
+    max_client_connections: Option<usize>,
 }
 
 /// Certificate, key and optional CA of one listener.
@@ -159,6 +177,7 @@ pub struct ServeConfig {
     pub snapshot_entries: u64,
     /// Never campaign (a standby voter).
     pub standby: bool,
+    pub security: SecuritySettings,
 }
 
 /// Reads one setting from flag, environment and file, in that order.

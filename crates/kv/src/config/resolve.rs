@@ -53,6 +53,8 @@ impl Layers<'_> {
             });
         }
         let start = self.start(node_id, listen_peer)?;
+        super::check_client_url(&advertise_client_url)?;
+        super::check_initial_cluster(&start, node_id, listen_peer)?;
         let (election_timeout, heartbeat_interval) = self.timeouts()?;
         let (snapshot_entries, standby) = self.snapshot_and_standby()?;
         Ok(ServeConfig {
@@ -70,6 +72,7 @@ impl Layers<'_> {
             heartbeat_interval,
             snapshot_entries,
             standby,
+            security: self.security()?,
         })
     }
 

@@ -16,13 +16,16 @@ mod boot;
 mod errors;
 mod housekeeping;
 mod http;
+mod listener;
 mod machine;
 mod member_client;
+mod membership;
 mod peers;
 mod service;
 mod status;
 
 pub use boot::{cluster_id_hash, ServeError, KV_GROUP, PEER_TLS_SERVER_NAME};
+pub use listener::{ConnectionLimits, HEADER_READ_TIMEOUT, IDLE_TIMEOUT};
 pub use machine::{Applied, MemberRecord, ReplicatedKv};
 pub use service::{Identity, NodeService};
 
@@ -81,6 +84,7 @@ pub async fn serve(
     config.check_data_dir()?;
     config.check_ports()?;
     let client_tls = http::client_tls(&config)?;
+    let auth = client_auth(&config)?;
     let cluster_id = cluster_id_hash(&config.cluster_id);
     let member_client = member_client::MemberClient::new(&config)?;
     let peers = boot::peer_book(&config, &member_client).await?;
@@ -107,7 +111,6 @@ pub async fn serve(
         transport.clone(),
         peers,
         metrics,
-        member_client.clone(),
     ));
     let housekeeping = tokio::spawn(housekeeping::run(Arc::clone(&service)));
     let joining = match &config.start {
@@ -125,19 +128,27 @@ pub async fn serve(
         peer = %config.listen_peer,
         "serving"
     );
-    let served = http::serve(
-        listener,
-        client_tls,
-        Arc::clone(&service),
-        shutdown,
-        joining,
-    )
-    .await;
+    let limits = ConnectionLimits {
+        connections_max: config.security.max_client_connections,
+        ..ConnectionLimits::default()
+    };
+    let app = http::app(Arc::clone(&service), auth);
+    let served = http::serve(listener, client_tls, app, limits, shutdown, joining).await;
     housekeeping.abort();
     drop(service);
     node.shutdown().await;
     transport.shutdown().await;
     served
+}
+
+/// The client token checker, when `--auth-token-file` is given.
+fn client_auth(config: &ServeConfig) -> Result<Option<Arc<crate::api::Authenticator>>, ServeError> {
+    let Some(path) = &config.security.auth_token_file else {
+        tracing::info!("client authentication is off: every client may read, write and administer");
+        return Ok(None);
+    };
+    let auth = crate::api::Authenticator::from_file(path)?;
+    Ok(Some(Arc::new(auth)))
 }
 
 /// This node as the member directory records it: the peer address the
