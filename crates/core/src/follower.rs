@@ -22,14 +22,21 @@ impl<S: LogStore> Raft<S> {
         self.election_elapsed = 0;
     }
 
-    /// AppendEntries receiver (§5.3, Figure 2).
-    pub(crate) fn handle_append(&mut self, from: NodeId, req: AppendRequest) {
+    /// At most one leader per term (§5.2). The gateway refuses leader
+    /// traffic to a node that leads the same term, and a newer term makes it
+    /// a follower first, so only a bug in this code can get here as leader.
+    fn assert_not_leader(&self, from: NodeId) {
         assert!(
             !matches!(self.role, RoleState::Leader(_)),
             "two leaders in term {}: {} and {from}",
             self.term,
             self.id
         );
+    }
+
+    /// AppendEntries receiver (§5.3, Figure 2).
+    pub(crate) fn handle_append(&mut self, from: NodeId, req: AppendRequest) {
+        self.assert_not_leader(from);
         self.heard_from_leader(from);
         let commit = self.log.commit_index();
         if req.prev_log.index < commit {
@@ -66,11 +73,7 @@ impl<S: LogStore> Raft<S> {
     /// Heartbeat receiver: the leader sends min(our match, its commit), so
     /// committing it never commits an entry we do not share.
     pub(crate) fn handle_heartbeat(&mut self, from: NodeId, hb: Heartbeat) {
-        assert!(
-            !matches!(self.role, RoleState::Leader(_)),
-            "two leaders in term {}",
-            self.term
-        );
+        self.assert_not_leader(from);
         self.heard_from_leader(from);
         self.log
             .commit_to(hb.commit_index.min(self.log.last_index()));
@@ -83,11 +86,7 @@ impl<S: LogStore> Raft<S> {
     /// InstallSnapshot receiver (§7): replace the log unless it already
     /// holds the snapshot's last entry.
     pub(crate) fn handle_snapshot(&mut self, from: NodeId, meta: SnapshotMeta) {
-        assert!(
-            !matches!(self.role, RoleState::Leader(_)),
-            "two leaders in term {}",
-            self.term
-        );
+        self.assert_not_leader(from);
         self.heard_from_leader(from);
         let commit = self.log.commit_index();
         let match_index = if meta.last.index <= commit {

@@ -11,7 +11,7 @@ use crate::progress::ProgressState;
 use crate::raft::{Raft, RoleState};
 use crate::storage::LogStore;
 use crate::tracker::Transfer;
-use crate::types::{Entry, EntryId, EntryKind, Index, NodeId};
+use crate::types::{Entry, EntryId, EntryKind, Index, NodeId, Term};
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 
@@ -208,19 +208,30 @@ impl<S: LogStore> Raft<S> {
         match resp {
             AppendResponse::Accepted { match_index } => self.on_append_accepted(from, match_index),
             AppendResponse::Rejected { rejected, hint } => {
-                let probe = if hint.term.get() > 0 {
-                    self.log.find_conflict_by_term(hint.index, hint.term).index
-                } else {
-                    hint.index
-                };
-                let Some(pr) = self.progress_mut(from) else {
-                    return;
-                };
-                if pr.maybe_decr_to(rejected, probe) {
-                    debug!(%from, %rejected, next = %pr.next_index, "append rejected; probing");
-                    self.send_append(from);
-                }
+                self.on_append_rejected(from, rejected, hint);
             }
+        }
+    }
+
+    /// `from` refused the append after `rejected`; `hint` is its guess at
+    /// the last entry both logs share (fast backtracking). The guess is
+    /// advice from a peer, so it is clamped to what the leader can use:
+    /// never past `rejected` (the follower refused that entry) and never
+    /// past the leader's last index (nothing beyond it can be sent; a
+    /// next_index past it would stall replication to `from` for the term).
+    fn on_append_rejected(&mut self, from: NodeId, rejected: Index, hint: EntryId) {
+        let hint_index = hint.index.min(rejected).min(self.log.last_index());
+        let probe = if hint.term > Term::ZERO {
+            self.log.find_conflict_by_term(hint_index, hint.term).index
+        } else {
+            hint_index
+        };
+        let Some(pr) = self.progress_mut(from) else {
+            return;
+        };
+        if pr.maybe_decr_to(rejected, probe) {
+            debug!(%from, %rejected, next = %pr.next_index, "append rejected; probing");
+            self.send_append(from);
         }
     }
 
@@ -232,8 +243,14 @@ impl<S: LogStore> Raft<S> {
         let Some(pr) = ls.progress.get_mut(&from) else {
             return;
         };
-        let updated = pr.maybe_update(match_index.min(last));
-        if updated {
+        let acked = match_index.min(last);
+        let updated = pr.maybe_update(acked);
+        // A probe answered at the known match also shows where the
+        // follower stands (as in etcd); without this, a probe after a
+        // stale or forged rejection would be answered, resent and answered
+        // again for as long as nothing new is proposed.
+        let probed = pr.state == ProgressState::Probe && pr.match_index == acked;
+        if updated || probed {
             match pr.state {
                 ProgressState::Probe => pr.become_replicate(),
                 ProgressState::Snapshot { pending } if pr.match_index >= pending => {

@@ -14,6 +14,7 @@ mod config;
 mod election;
 mod error;
 mod follower;
+mod gateway;
 mod inflights;
 mod leader;
 mod log;

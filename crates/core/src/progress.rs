@@ -131,7 +131,9 @@ impl Progress {
     }
 
     /// Handles a rejection of the append whose prev_log_index was
-    /// `rejected`; `probe_hint` is where the leader should probe next.
+    /// `rejected`; `probe_hint` is where the leader should probe next, at
+    /// most its last index (the caller clamps the follower's hint), so
+    /// next_index never moves past what the leader can send.
     /// Returns false if the rejection was stale.
     pub(crate) fn maybe_decr_to(&mut self, rejected: Index, probe_hint: Index) -> bool {
         match self.state {

@@ -1,11 +1,14 @@
 //! The public face of the core: inputs in, a `Ready` batch out.
 
+use crate::bugs::PlantedBug;
 use crate::config::Config;
 use crate::error::{
     CompactError, ConfChangeError, ProposeError, ReadError, StartError, TransferError,
 };
+use crate::gateway;
+pub use crate::gateway::StepError;
 use crate::membership::{ConfChange, ConfState, SnapshotMeta};
-use crate::message::{Message, MessageBody};
+use crate::message::Message;
 use crate::progress::ProgressState;
 use crate::raft::{Raft, ReadState, RoleState};
 use crate::read::ReadMode;
@@ -91,14 +94,6 @@ pub struct Status {
     pub lease_valid: bool,
 }
 
-/// Malformed input refused at the gateway, before it touches any state.
-#[derive(Clone, Copy, PartialEq, Eq, Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StepError {
-    #[error("malformed message from {from}: {reason}")]
-    Malformed { from: NodeId, reason: &'static str },
-}
-
 /// One member of one Raft group, driven by the runtime.
 pub struct RawNode<S> {
     raft: Raft<S>,
@@ -162,9 +157,13 @@ impl<S: LogStore> RawNode<S> {
         self.check();
     }
 
-    /// Feeds a message from a peer. Malformed messages are refused whole.
+    /// Feeds a message from a peer. The gateway (see `gateway.rs`) checks
+    /// every field first: a refused message changes nothing and comes back
+    /// as a typed reason for the runtime to count and drop.
     pub fn step(&mut self, message: Message) -> Result<(), StepError> {
-        validate(&message)?;
+        if !self.raft.bug(PlantedBug::TrustPeerFields) {
+            gateway::admit(&self.raft, &message)?;
+        }
         self.raft.step(message);
         self.check();
         Ok(())
@@ -428,42 +427,5 @@ impl<S: LogStore> RawNode<S> {
         if cfg!(any(debug_assertions, feature = "planted-bugs")) {
             self.raft.check_invariants();
         }
-    }
-}
-
-/// The gateway check (etcd's `logSlice.valid`): entries in an append must
-/// be contiguous after `prev_log`, with terms that never decrease and never
-/// exceed the sender's term.
-fn validate(m: &Message) -> Result<(), StepError> {
-    let malformed = |reason| {
-        Err(StepError::Malformed {
-            from: m.from,
-            reason,
-        })
-    };
-    match &m.body {
-        MessageBody::AppendRequest(req) => {
-            let mut prev = req.prev_log;
-            for entry in &req.entries {
-                if entry.index != prev.index.next() {
-                    return malformed("entries are not contiguous after prev_log");
-                }
-                if entry.term < prev.term || entry.term > m.term {
-                    return malformed("entry terms decrease or exceed the sender's term");
-                }
-                prev = entry.id();
-            }
-            Ok(())
-        }
-        MessageBody::InstallSnapshot(snap) => {
-            if snap.meta.conf_state.validate().is_err() || snap.meta.conf_state.voters.is_empty() {
-                return malformed("snapshot configuration is invalid");
-            }
-            if snap.meta.last.term > m.term {
-                return malformed("snapshot term exceeds the sender's term");
-            }
-            Ok(())
-        }
-        _ => Ok(()),
     }
 }

@@ -69,6 +69,12 @@ impl Index {
         Index(self.0.checked_add(1).expect("log index overflow"))
     }
 
+    /// The following position, or `None` at `u64::MAX` (for a peer's
+    /// number).
+    pub(crate) fn checked_next(self) -> Option<Index> {
+        self.0.checked_add(1).map(Index)
+    }
+
     /// The preceding position; `Index::ZERO.prev()` is a bug.
     pub fn prev(self) -> Index {
         Index(self.0.checked_sub(1).expect("log index underflow"))

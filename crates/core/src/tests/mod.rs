@@ -6,6 +6,7 @@ mod network;
 mod scenario;
 
 mod election;
+mod gateway;
 mod membership;
 mod reads;
 mod replication;
