@@ -34,7 +34,7 @@ impl Campaign {
 impl<S: LogStore> Raft<S> {
     /// Starts an election of the given kind.
     pub(crate) fn campaign(&mut self, kind: Campaign) {
-        if !self.promotable() {
+        if !self.promotable() || matches!(self.role, RoleState::Leader(_)) {
             return;
         }
         let pre_vote = kind == Campaign::PreVote;
@@ -97,7 +97,10 @@ impl<S: LogStore> Raft<S> {
             || (self.bug(PlantedBug::DoubleVote) && !matches!(self.role, RoleState::Leader(_)));
         let outranked =
             req.last_log == self.log.last_entry_id() && req.priority < self.config.priority;
-        let granted = can_vote && self.log.is_up_to_date(req.last_log) && (req.force || !outranked);
+        let granted = can_vote
+            && self.knows_a_configuration()
+            && self.log.is_up_to_date(req.last_log)
+            && (req.force || !outranked);
         debug!(id = %self.id, %from, pre_vote = req.pre_vote, granted, %term, "vote request");
         if granted && !req.pre_vote {
             self.election_elapsed = 0;
@@ -113,6 +116,16 @@ impl<S: LogStore> Raft<S> {
             granted,
         });
         self.send_with_term(from, reply_term, body);
+    }
+
+    /// A member with no configuration holds nothing of this cluster yet:
+    /// it is joining, or it lost its disk and starts over empty. Its empty
+    /// log is up to date with anything and its vote was forgotten, so it
+    /// grants no vote until a leader's snapshot gives it the cluster's
+    /// state; otherwise it could elect a candidate that misses
+    /// acknowledged writes (a replaced disk must never lose one).
+    fn knows_a_configuration(&self) -> bool {
+        !self.conf.voters.is_empty() || self.conf.is_joint()
     }
 
     pub(crate) fn handle_vote_response(&mut self, from: NodeId, resp: VoteResponse) {

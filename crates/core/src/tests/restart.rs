@@ -216,3 +216,28 @@ fn read_answer_meant_for_an_earlier_start_is_dropped() {
         written.index
     );
 }
+
+/// §5.4.1 with a replaced disk: n3 acknowledged x with n1, then lost its
+/// disk and came back empty, knowing no configuration. n2 missed x. Were
+/// n3 to vote, n2 would win the next term without x, and n1's log would be
+/// overwritten: an acknowledged write lost.
+#[test]
+fn member_without_a_configuration_grants_no_vote() {
+    let mut net = Network::new(3, no_lease);
+    net.elect(n(1));
+    net.isolate(n(2));
+    let x = net.propose(n(1), b"x").unwrap();
+    assert_eq!(net.node(n(1)).commit_index(), x.index, "n1 and n3 hold x");
+    net.add_node(n(3), ConfState::default(), no_lease);
+    net.heal();
+    net.isolate(n(1));
+    net.node_mut(n(2)).campaign();
+    net.stabilize();
+    assert_ne!(net.node(n(2)).role(), Role::Leader, "n2 lacks x");
+    assert_eq!(net.leaders(), vec![n(1)], "n1 still leads, x is safe");
+    net.heal();
+    net.tick_all(4 * Config::new(n(1)).election_ticks);
+    assert_eq!(net.leaders(), vec![n(1)], "only a member holding x can win");
+    net.propose(n(1), b"y").unwrap();
+    assert_eq!(net.applied_data(n(2)), vec![b"x".to_vec(), b"y".to_vec()]);
+}
