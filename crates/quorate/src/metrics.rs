@@ -5,6 +5,9 @@
 
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use quorate_core::{GroupId, NodeId};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use tokio::time::Instant;
 
 pub const PROPOSALS_TOTAL: &str = "quorate_proposals_total";
 pub const PROPOSALS_REFUSED_TOTAL: &str = "quorate_proposals_refused_total";
@@ -20,6 +23,9 @@ pub const WAL_BATCH_BYTES: &str = "quorate_wal_batch_bytes";
 pub const MESSAGES_SENT_TOTAL: &str = "quorate_messages_sent_total";
 pub const MESSAGE_BYTES_SENT_TOTAL: &str = "quorate_message_bytes_sent_total";
 pub const MESSAGES_RECEIVED_TOTAL: &str = "quorate_messages_received_total";
+/// Peer messages the core's gateway refused, labelled by `reason`
+/// (`quorate_core::StepError::reason`).
+pub const PEER_MESSAGES_REFUSED_TOTAL: &str = "quorate_peer_messages_refused_total";
 
 /// Per-group handles.
 #[derive(Clone)]
@@ -76,6 +82,7 @@ pub(crate) struct NodeMetrics {
     pub fsync_seconds: Histogram,
     pub batch_bytes: Histogram,
     pub received: Counter,
+    pub refused: PeerRefusals,
 }
 
 impl NodeMetrics {
@@ -84,7 +91,57 @@ impl NodeMetrics {
             fsync_seconds: histogram!(WAL_FSYNC_SECONDS),
             batch_bytes: histogram!(WAL_BATCH_BYTES),
             received: counter!(MESSAGES_RECEIVED_TOTAL),
+            refused: PeerRefusals::default(),
         }
+    }
+}
+
+/// The least time between two warnings about one peer's refused messages:
+/// a broken or hostile peer may send thousands a second, and the log must
+/// stay readable.
+pub(crate) const REFUSAL_WARN_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Peers whose last warning time is remembered; past this, the oldest
+/// entries are forgotten (the map is bounded like every buffer).
+const REFUSAL_PEERS_TRACKED_MAX: usize = 1024;
+
+/// Counts refused peer messages by reason and rate-limits their warnings.
+#[derive(Default)]
+pub(crate) struct PeerRefusals {
+    /// One counter per reason, built on first use (reasons are a closed,
+    /// static set, so this stays small).
+    counters: BTreeMap<&'static str, Counter>,
+    /// Per peer: when it was last warned about, and refusals since.
+    last_warned: HashMap<NodeId, (Instant, u64)>,
+}
+
+impl PeerRefusals {
+    /// Counts one refusal from `peer` for `reason`. Returns `Some(n)` when
+    /// a warning is due, `n` being the refusals from `peer` not warned
+    /// about since the last warning; `None` while that peer is quiet-timed.
+    pub fn record(&mut self, peer: NodeId, reason: &'static str, now: Instant) -> Option<u64> {
+        self.counters
+            .entry(reason)
+            .or_insert_with(|| counter!(PEER_MESSAGES_REFUSED_TOTAL, "reason" => reason))
+            .increment(1);
+        if let Some((at, suppressed)) = self.last_warned.get_mut(&peer) {
+            if now.saturating_duration_since(*at) < REFUSAL_WARN_INTERVAL {
+                *suppressed += 1;
+                return None;
+            }
+            let missed = *suppressed;
+            *at = now;
+            *suppressed = 0;
+            return Some(missed);
+        }
+        if self.last_warned.len() >= REFUSAL_PEERS_TRACKED_MAX {
+            self.last_warned
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < REFUSAL_WARN_INTERVAL);
+        }
+        if self.last_warned.len() < REFUSAL_PEERS_TRACKED_MAX {
+            self.last_warned.insert(peer, (now, 0));
+        }
+        Some(0)
     }
 }
 
@@ -102,5 +159,27 @@ pub(crate) fn message_bytes(message: &quorate_core::Message) -> u64 {
                     .sum::<u64>()
         }
         _ => HEADER_BYTES,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At most one warning per peer per interval; the next one says how
+    /// many were held back, and peers are limited separately.
+    #[test]
+    fn refusal_warnings_are_rate_limited_per_peer() {
+        let mut refusals = PeerRefusals::default();
+        let start = Instant::now();
+        let (a, b) = (NodeId::new(1), NodeId::new(2));
+        assert_eq!(refusals.record(a, "malformed", start), Some(0));
+        assert_eq!(refusals.record(a, "not_member", start), None);
+        assert_eq!(refusals.record(b, "malformed", start), Some(0));
+        let soon = start + REFUSAL_WARN_INTERVAL / 2;
+        assert_eq!(refusals.record(a, "malformed", soon), None);
+        let later = start + REFUSAL_WARN_INTERVAL;
+        assert_eq!(refusals.record(a, "malformed", later), Some(2));
+        assert_eq!(refusals.record(a, "malformed", later), None);
     }
 }

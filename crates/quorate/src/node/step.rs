@@ -9,7 +9,7 @@ use crate::node::snapshot;
 use crate::node::status;
 use crate::transport::Inbound;
 use bytes::Bytes;
-use quorate_core::{ConfChange, GroupId, Index, Message, MessageBody, NodeId, ReadMode};
+use quorate_core::{ConfChange, GroupId, Index, Message, MessageBody, NodeId, ReadMode, StepError};
 use tokio::sync::oneshot;
 
 impl Driver {
@@ -64,7 +64,18 @@ impl Driver {
             return;
         }
         if let Err(error) = slot.raw.step(message) {
-            tracing::warn!(%group, %from, %error, "refused a malformed message");
+            self.refused(group, &error);
+        }
+    }
+
+    /// A peer's message was refused by the core's gateway: it changed
+    /// nothing and is dropped. Counted always, logged at most once per peer
+    /// per `REFUSAL_WARN_INTERVAL` (a hostile peer must not flood the log).
+    fn refused(&mut self, group: GroupId, error: &StepError) {
+        let (from, reason) = (error.from(), error.reason());
+        let now = tokio::time::Instant::now();
+        if let Some(suppressed) = self.metrics.refused.record(from, reason, now) {
+            tracing::warn!(%group, %from, reason, %error, suppressed, "refused a peer message");
         }
     }
 
@@ -207,7 +218,7 @@ impl Driver {
                     Ok(file) => {
                         slot.received.insert(file.meta.last, file);
                         if let Err(error) = slot.raw.step(message) {
-                            tracing::warn!(%group, %error, "refused a malformed snapshot message");
+                            self.refused(group, &error);
                         }
                     }
                     Err(error) => {
