@@ -6,7 +6,8 @@
 //! (follower, pre-candidate, candidate, leader, learner); the core checks
 //! its invariants after every step in builds with debug assertions (as
 //! tests are). A refused message must change nothing; term and commit never
-//! go back. Seeds are fixed, so a failure replays.
+//! go back. Seeds are fixed, so a failure replays; see `config` for a
+//! longer run.
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -512,10 +513,16 @@ fn run(
     Ok(())
 }
 
+/// `cases` per property with a fixed seed, unless the environment asks for
+/// a longer run: `QUORATE_GATEWAY_CASES` (cases per property) and
+/// `QUORATE_GATEWAY_SEED` (mixed into the seed, so long runs explore anew).
 fn config(cases: u32, seed: u64) -> ProptestConfig {
+    let env = |name| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    let cases =
+        env("QUORATE_GATEWAY_CASES").map_or(cases, |c| u32::try_from(c).unwrap_or(u32::MAX));
     ProptestConfig {
         cases,
-        rng_seed: RngSeed::Fixed(seed),
+        rng_seed: RngSeed::Fixed(seed ^ env("QUORATE_GATEWAY_SEED").unwrap_or(0)),
         failure_persistence: None,
         ..ProptestConfig::default()
     }
