@@ -80,6 +80,9 @@ impl PeerTask {
         let shared = Arc::clone(&self.shared);
         let config = &shared.config;
         let mut backoff = config.reconnect_backoff_min;
+        // The last refused handshake warned about, so a peer that keeps
+        // refusing us (another cluster id) is reported once, not per retry.
+        let mut refused: Option<String> = None;
         loop {
             self.metrics.connect_attempts.increment(1);
             let dialled = tokio::select! {
@@ -89,6 +92,7 @@ impl PeerTask {
             match dialled {
                 Ok(connection) => {
                     info!(peer = %self.peer, addr = %self.addr, "connected");
+                    refused = None;
                     backoff = config.reconnect_backoff_min;
                     match self.serve(connection).await {
                         Ended::Cancelled => return,
@@ -103,7 +107,14 @@ impl PeerTask {
                 }
                 Err(error) => {
                     self.metrics.connect_failures.increment(1);
-                    debug!(peer = %self.peer, %error, retry_in = ?backoff, "dial failed");
+                    let reason = error.to_string();
+                    let handshake = matches!(error, conn::DialError::Handshake { .. });
+                    if handshake && refused.as_deref() != Some(reason.as_str()) {
+                        warn!(peer = %self.peer, addr = %self.addr, %error, "peer refused the connection; check that both sides use the same cluster id and know each other");
+                        refused = Some(reason);
+                    } else {
+                        debug!(peer = %self.peer, %error, retry_in = ?backoff, "dial failed");
+                    }
                 }
             }
             tokio::select! {

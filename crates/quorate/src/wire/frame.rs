@@ -159,7 +159,7 @@ pub struct WireSnapshotChunk {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
-    #[error("frame of {length} bytes exceeds the limit of {limit}; raise frame_bytes_max on both sides if legitimate")]
+    #[error("frame of {length} bytes exceeds the limit of {limit}: the sender is not a quorate peer, or one with a larger frame_bytes_max")]
     TooLong { length: usize, limit: usize },
     #[error("frame checksum {found:#010x} does not match its payload ({computed:#010x}): corrupted in transit")]
     Checksum { found: u32, computed: u32 },
