@@ -4,6 +4,7 @@
 
 mod bench;
 mod demo;
+mod logging;
 
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -19,6 +20,8 @@ use std::time::Duration;
 struct Cli {
     #[command(flatten)]
     options: ClientOptions,
+    #[command(flatten)]
+    log: logging::LogOptions,
     #[command(subcommand)]
     command: Command,
 }
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         }
     }
     if let Command::Serve(args) = &cli.command {
+        cli.log.install();
         return match run_serve(args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -91,7 +95,7 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     };
     let output = cli.options.output;
     let printed = runtime.block_on(async {
-        let client = Client::new(&cli.options.endpoints, policy)?;
+        let client = Client::with_tls(&cli.options.endpoints, policy, cli.options.tls())?;
         match cli.command {
             Command::Kv(command) => run_kv(&client, command, output).await,
             Command::Cluster(command) => run_cluster(&client, command, output).await,
@@ -105,15 +109,9 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
     Ok(printed.succeeded)
 }
 
-/// `quorate serve`: logs to stderr (`RUST_LOG`, default `info`), then runs
-/// one member on a multi-threaded runtime until SIGINT or SIGTERM.
+/// `quorate serve`: runs one member on a multi-threaded runtime until
+/// SIGINT or SIGTERM, logging as set up by [`logging::LogOptions`].
 fn run_serve(args: &quorate_kv::config::ServeArgs) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
     let config = quorate_kv::config::ServeConfig::resolve(args, &|name| std::env::var(name).ok())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -156,5 +154,45 @@ fn run_tool(command: Command) -> ExitCode {
             eprintln!("Error: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag and argument of every subcommand, `--help` and
+    /// `--version` aside, says what it is for.
+    #[test]
+    fn every_argument_has_help_text() {
+        fn walk(command: &clap::Command, path: &str, blank: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+                if help.trim().is_empty() {
+                    blank.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), blank);
+            }
+        }
+        let mut blank = Vec::new();
+        walk(&Cli::command(), "quorate", &mut blank);
+        assert!(blank.is_empty(), "arguments without help: {blank:?}");
+    }
+
+    #[test]
+    fn del_is_an_alias_of_delete_and_put_reads_stdin_without_a_value() {
+        let cli = Cli::try_parse_from(["quorate", "kv", "del", "a"]).expect("parses");
+        assert!(matches!(cli.command, Command::Kv(KvCommand::Delete { .. })));
+        let cli = Cli::try_parse_from(["quorate", "kv", "put", "a"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Kv(KvCommand::Put { value: None, .. })
+        ));
     }
 }

@@ -42,7 +42,7 @@ fn client(endpoints: &[String]) -> Client {
 fn put(key: &str, value: &str) -> KvCommand {
     KvCommand::Put {
         key: key.into(),
-        value: value.into(),
+        value: Some(value.into()),
         idempotency_key: None,
     }
 }

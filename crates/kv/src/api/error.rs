@@ -130,12 +130,12 @@ impl Refusal {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum KvError {
-    #[error("this node is not the leader (not applied); resend to the leader")]
+    #[error("{}", not_leader_message(leader_url.as_deref()))]
     NotLeader {
         /// The leader's client URL (scheme, host, port), when known.
         leader_url: Option<String>,
     },
-    #[error("{}: {} bytes exceed the limit of {limit} (not applied)", field_name(*field), size)]
+    #[error("{}: {size} {unit} exceed the limit of {limit} (not applied)", field_name(*field), unit = field_unit(*field))]
     TooLarge { field: Field, size: u64, limit: u64 },
     #[error("{} (not applied)", reason.describe())]
     BadRequest { reason: BadRequest, detail: String },
@@ -241,6 +241,24 @@ impl KvError {
     }
 }
 
+/// A redirect names the leader; without one there is nobody to resend to.
+fn not_leader_message(leader_url: Option<&str>) -> String {
+    match leader_url {
+        Some(url) => format!("this node is not the leader (not applied); resend to the leader at {url}"),
+        None => "no leader is known: an election is under way or a quorum is unreachable (not applied); retry after Retry-After seconds".to_owned(),
+    }
+}
+
+/// What a size limit counts: bytes for keys, values and bodies, entries
+/// for transaction lists.
+fn field_unit(field: Field) -> &'static str {
+    match field {
+        Field::Key | Field::Value | Field::Body => "bytes",
+        Field::Ops => "ops",
+        Field::Compares => "compares",
+    }
+}
+
 fn field_name(field: Field) -> &'static str {
     match field {
         Field::Key => "key",
@@ -326,8 +344,33 @@ mod tests {
         };
         assert_eq!(large.status(), StatusCode::PAYLOAD_TOO_LARGE);
         assert!(large.to_string().contains("value: 10 bytes"));
+        let ops = KvError::TooLarge {
+            field: Field::Ops,
+            size: 200,
+            limit: 128,
+        };
+        assert!(
+            ops.to_string()
+                .starts_with("transaction ops: 200 ops exceed the limit of 128"),
+            "{ops}"
+        );
         let missing = KvError::KeyNotFound { revision: 3 };
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn no_leader_does_not_send_the_client_to_a_leader() {
+        let none = KvError::NotLeader { leader_url: None }.to_string();
+        assert!(none.starts_with("no leader is known"), "{none}");
+        assert!(!none.contains("resend to the leader"), "{none}");
+        let some = KvError::NotLeader {
+            leader_url: Some("http://10.0.0.1:2379".into()),
+        }
+        .to_string();
+        assert!(
+            some.ends_with("resend to the leader at http://10.0.0.1:2379"),
+            "{some}"
+        );
     }
 
     #[test]

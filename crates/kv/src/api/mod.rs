@@ -26,8 +26,9 @@ pub use service::{Consistency, KvService, ReadAnswer, ReadQuery, WriteCall};
 pub(crate) use types::hex_encode;
 pub use types::{
     Blob, ClusterStatus, CompareJson, CompareOpJson, DeleteResult, Health, KeyValueJson,
-    MemberAction, MemberChange, MemberRole, MemberStatus, OpJson, OpResultJson, PutResult,
-    ScanResult, SnapshotResult, TransferLeader, TransferResult, TxnRequestJson, TxnResult,
+    LeaderChange, MemberAction, MemberChange, MemberRole, MemberStatus, OpJson, OpResultJson,
+    PutResult, ScanResult, SnapshotResult, TransferLeader, TransferResult, TxnRequestJson,
+    TxnResult,
 };
 pub use validate::{
     ApiLimits, BODY_BYTES_MAX_DEFAULT, HEADERS_MAX_DEFAULT, HEADER_BYTES_MAX_DEFAULT,

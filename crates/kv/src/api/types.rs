@@ -289,6 +289,21 @@ pub struct ClusterStatus {
     /// The map's revision on the answering node.
     pub revision: u64,
     pub members: Vec<MemberStatus>,
+    /// Leader changes the answering node saw, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leader_changes: Vec<LeaderChange>,
+}
+
+/// One leader change as a node saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaderChange {
+    /// When the node learned of it, in milliseconds since the Unix epoch
+    /// on the node's clock.
+    pub at_ms: u64,
+    pub term: u64,
+    /// None while an election is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_id: Option<u64>,
 }
 
 /// What `POST /v1/cluster/members` does.

@@ -3,11 +3,16 @@
 //! each consistency level (linearizable, lease, stale). It reports
 //! throughput and p50/p99/p999 latency per phase from HDR histograms.
 //!
-//! Against `--endpoints` it loads a running cluster; without them it
-//! starts a temporary 3-node cluster on loopback, as the demo does. With
+//! Against `--endpoints` it loads a running cluster, writing `bench/*`
+//! keys that it deletes at the end unless `--keep-keys`; without them it
+//! starts a temporary 3-node cluster on loopback, as the demo does (on
+//! free ports, or from `--base-port`). With
 //! `--etcd-endpoints` every phase also runs against an etcd cluster (its
 //! v3 JSON gateway) right after quorate's, and the report ends with the
 //! throughput ratios measured side by side.
+
+mod cleanup;
+mod progress;
 
 use crate::demo::cluster::{LocalCluster, NodeTimings};
 use crate::demo::probe;
@@ -15,7 +20,9 @@ use crate::demo::stats::{human, Latency};
 use crate::demo::DemoError;
 use axum::http::Method;
 use bytes::Bytes;
+use progress::PhaseProgress;
 use quorate_kv::cli::{Client, ClientError, ClientRequest, RetryPolicy, Table};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -46,6 +53,19 @@ pub struct BenchArgs {
     /// skipped for it).
     #[arg(long, value_delimiter = ',', value_name = "URL,...")]
     pub etcd_endpoints: Vec<String>,
+    /// Leave the bench/* keys written to --endpoints (and etcd) in place;
+    /// by default they are deleted when the benchmark ends.
+    #[arg(long)]
+    pub keep_keys: bool,
+    /// Ports of the temporary cluster: node N listens for peers on
+    /// PORT+2(N-1) and for clients on the next port [default: free ports].
+    #[arg(long, value_name = "PORT")]
+    pub base_port: Option<u16>,
+}
+
+/// The key a benchmark client writes and reads for number `key`.
+fn key_name(key: u64) -> String {
+    format!("bench/{key:08}")
 }
 
 /// Which service a phase loads.
@@ -96,6 +116,9 @@ pub async fn run(args: BenchArgs) -> Result<(), DemoError> {
     if !(1..=4096).contains(&args.clients) {
         return Err(DemoError::Clients(args.clients));
     }
+    if args.base_port.is_some() && !args.endpoints.is_empty() {
+        return Err(DemoError::BasePortWithEndpoints);
+    }
     tokio::select! {
         result = bench(args) => result,
         _ = tokio::signal::ctrl_c() => Err(DemoError::Interrupted),
@@ -106,7 +129,7 @@ async fn bench(args: BenchArgs) -> Result<(), DemoError> {
     // Keeps the temporary cluster alive until the benchmark ends.
     let mut local = None;
     let endpoints = if args.endpoints.is_empty() {
-        let mut cluster = LocalCluster::start(NodeTimings::default())?;
+        let mut cluster = LocalCluster::start_at(NodeTimings::default(), args.base_port)?;
         let leader = probe::wait_for_leader(&mut cluster, None, 0, FIRST_LEADER_TIMEOUT).await?;
         println!(
             "started a temporary 3-node cluster under {}",
@@ -130,7 +153,7 @@ async fn bench(args: BenchArgs) -> Result<(), DemoError> {
     };
     let client = Arc::new(Client::new(&endpoints, policy)?);
     println!(
-        "{} clients, {:.1}s per phase, {} keys, {}-byte values, against {}",
+        "{} clients, {:.1}s per phase, {} keys (bench/*), {}-byte values, against {}",
         args.clients,
         args.duration,
         args.keys,
@@ -160,8 +183,33 @@ async fn bench(args: BenchArgs) -> Result<(), DemoError> {
     for (phase, ratio) in ratios {
         println!("quorate / etcd throughput, {phase}: {ratio:.2}x");
     }
+    // A temporary cluster goes away whole; a real one gets its keys back.
+    if local.is_none() {
+        clean_up(&client, etcd.as_deref(), &args).await;
+    }
     drop(local);
     Ok(())
+}
+
+/// Deletes the `bench/*` keys from the target clusters, or says where
+/// they were left.
+async fn clean_up(client: &Client, etcd: Option<&Client>, args: &BenchArgs) {
+    if args.keep_keys {
+        println!(
+            "kept the keys bench/00000000 to {}",
+            key_name(args.keys.max(1) - 1)
+        );
+        return;
+    }
+    match cleanup::delete_quorate(client, args.keys.max(1)).await {
+        Ok(_) => println!("deleted the bench/* keys it wrote (--keep-keys keeps them)"),
+        Err(error) => eprintln!("warning: the bench/* keys could not all be deleted: {error}"),
+    }
+    if let Some(etcd) = etcd {
+        if let Err(error) = cleanup::delete_etcd(etcd).await {
+            eprintln!("warning: the bench/* keys in etcd could not be deleted: {error}");
+        }
+    }
 }
 
 fn rate(result: &PhaseResult) -> f64 {
@@ -210,10 +258,21 @@ async fn run_phase(
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.duration);
     let value = Bytes::from(vec![b'x'; args.value_size]);
+    let done = Arc::new(AtomicU64::new(0));
+    let name = match target {
+        Target::Quorate => phase.name(),
+        Target::Etcd => format!("{} etcd", phase.name()),
+    };
+    let progress = PhaseProgress::start(
+        name,
+        Duration::from_secs_f64(args.duration),
+        Arc::clone(&done),
+    );
     let tasks: Vec<_> = (0..args.clients)
         .map(|client_id| {
             let client = Arc::clone(client);
             let value = value.clone();
+            let done = Arc::clone(&done);
             let keys = args.keys.max(1);
             tokio::spawn(async move {
                 let mut result = PhaseResult::default();
@@ -226,6 +285,7 @@ async fn run_phase(
                         Ok(()) => result.latency.record(sent.elapsed()),
                         Err(_) => result.errors += 1,
                     }
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
                 result
             })
@@ -239,6 +299,7 @@ async fn run_phase(
         }
     }
     total.elapsed = started.elapsed();
+    progress.finish();
     total
 }
 
@@ -257,7 +318,7 @@ async fn send(
             .await
             .map(|_| ());
     }
-    let path = format!("/v1/kv/bench/{key:08}");
+    let path = format!("/v1/kv/{}", key_name(key));
     let request = match phase {
         Phase::Put => {
             let mut request = ClientRequest::new(Method::PUT, path);
@@ -283,7 +344,7 @@ async fn send(
 fn etcd_request(phase: Phase, key: u64, value: &Bytes) -> ClientRequest {
     use base64::Engine;
     let encode = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
-    let key = encode(format!("bench/{key:08}").as_bytes());
+    let key = encode(key_name(key).as_bytes());
     let (path, body) = match phase {
         Phase::Put => (
             "/v3/kv/put",

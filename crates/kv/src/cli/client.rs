@@ -11,9 +11,12 @@ use axum::http::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Largest response body read, so a broken server cannot exhaust memory.
@@ -46,14 +49,70 @@ impl Default for RetryPolicy {
     }
 }
 
+/// TLS files of the client: the CA servers' certificates chain to, and
+/// the certificate and key presented to servers that require one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientTls {
+    pub ca: Option<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+impl ClientTls {
+    fn rustls_config(&self) -> Result<rustls::ClientConfig, ClientError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |path: &PathBuf, error: &dyn std::fmt::Display| ClientError::Tls {
+            detail: format!("{}: {error}", path.display()),
+        };
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(ca) = &self.ca {
+            for cert in CertificateDer::pem_file_iter(ca).map_err(|e| bad(ca, &e))? {
+                let cert = cert.map_err(|e| bad(ca, &e))?;
+                roots.add(cert).map_err(|e| bad(ca, &e))?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|error| ClientError::Tls {
+                detail: error.to_string(),
+            })?
+            .with_root_certificates(roots);
+        match (&self.cert, &self.key) {
+            (Some(cert), Some(key)) => {
+                let chain = CertificateDer::pem_file_iter(cert)
+                    .and_then(Iterator::collect)
+                    .map_err(|e| bad(cert, &e))?;
+                let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+                builder
+                    .with_client_auth_cert(chain, key_der)
+                    .map_err(|e| bad(cert, &e))
+            }
+            (None, None) => Ok(builder.with_no_client_auth()),
+            _ => Err(ClientError::Tls {
+                detail: "--cert-file and --key-file go together".to_owned(),
+            }),
+        }
+    }
+}
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     #[error("no endpoints given; pass --endpoints http://HOST:PORT[,...]")]
     NoEndpoints,
-    #[error("invalid endpoint {endpoint:?}: expected http://HOST:PORT")]
+    #[error("invalid endpoint {endpoint:?}: expected http://HOST:PORT or https://HOST:PORT")]
     InvalidEndpoint { endpoint: String },
+    #[error("https endpoints need --ca-file: the CA the servers' certificates chain to")]
+    CaMissing,
+    #[error("invalid TLS settings: {detail}")]
+    Tls { detail: String },
+    #[error("no VALUE given and stdin is a terminal; give VALUE, pipe it in, or pass - to type it (end with Ctrl-D)")]
+    ValueMissing,
+    #[error("cannot read the value from stdin: {0}")]
+    Stdin(#[source] std::io::Error),
     #[error("no endpoint could be reached ({attempts} attempts); last error: {last}")]
     Unreachable { attempts: u32, last: String },
     #[error("the cluster had no leader after {attempts} attempts (not applied); retry later")]
@@ -117,25 +176,62 @@ enum Step {
 pub struct Client {
     endpoints: Vec<Uri>,
     policy: RetryPolicy,
-    http: HyperClient<HttpConnector, Full<Bytes>>,
+    tls: Option<ClientTls>,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl Client {
     /// `endpoints` as `http://host:port` or `host:port`.
     pub fn new(endpoints: &[String], policy: RetryPolicy) -> Result<Client, ClientError> {
+        Client::with_tls(endpoints, policy, None)
+    }
+
+    /// Like [`Client::new`], speaking HTTPS to `https://` endpoints with
+    /// `tls` (needed for them).
+    pub fn with_tls(
+        endpoints: &[String],
+        policy: RetryPolicy,
+        tls: Option<ClientTls>,
+    ) -> Result<Client, ClientError> {
         if endpoints.is_empty() {
             return Err(ClientError::NoEndpoints);
         }
-        let endpoints = endpoints
+        let endpoints: Vec<Uri> = endpoints
             .iter()
             .map(|endpoint| parse_endpoint(endpoint))
             .collect::<Result<_, _>>()?;
-        let http = HyperClient::builder(TokioExecutor::new()).build_http();
+        let https = endpoints
+            .iter()
+            .any(|uri| uri.scheme_str() == Some("https"));
+        let config = match &tls {
+            Some(tls) => tls.rustls_config()?,
+            None if https => return Err(ClientError::CaMissing),
+            None => ClientTls::default().rustls_config()?,
+        };
+        let mut connector = HttpConnector::new();
+        connector.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let http = HyperClient::builder(TokioExecutor::new()).build(connector);
         Ok(Client {
             endpoints,
             policy,
+            tls,
             http,
         })
+    }
+
+    /// A client for one other endpoint, with the same TLS and timeout,
+    /// that tries once: for a second opinion the caller can do without.
+    pub fn single_try(&self, endpoint: &str) -> Result<Client, ClientError> {
+        let policy = RetryPolicy {
+            attempts_max: 1,
+            ..self.policy
+        };
+        Client::with_tls(&[endpoint.to_owned()], policy, self.tls.clone())
     }
 
     /// Sends `request`, following redirects and retrying 503s and
@@ -299,13 +395,14 @@ fn classify(
 fn resolve(location: &str, target: &Uri) -> Result<Uri, ClientError> {
     let absolute = if location.starts_with('/') {
         let authority = target.authority().ok_or(ClientError::BadRedirect)?;
-        format!("http://{authority}{location}")
+        let scheme = target.scheme_str().unwrap_or("http");
+        format!("{scheme}://{authority}{location}")
     } else {
         location.to_owned()
     };
     let uri: Uri = absolute.parse().map_err(|_| ClientError::BadRedirect)?;
     match uri.scheme_str() {
-        Some("http") if uri.authority().is_some() => Ok(uri),
+        Some("http" | "https") if uri.authority().is_some() => Ok(uri),
         _ => Err(ClientError::BadRedirect),
     }
 }
@@ -331,8 +428,8 @@ fn finish(response: ClientResponse) -> Result<ClientResponse, ClientError> {
     }
 }
 
-/// Accepts `http://host:port` and `host:port`; refuses other schemes
-/// (this client speaks plain HTTP only).
+/// Accepts `http://host:port`, `https://host:port` and `host:port`;
+/// refuses other schemes.
 fn parse_endpoint(endpoint: &str) -> Result<Uri, ClientError> {
     let invalid = || ClientError::InvalidEndpoint {
         endpoint: endpoint.to_owned(),
@@ -344,7 +441,7 @@ fn parse_endpoint(endpoint: &str) -> Result<Uri, ClientError> {
     };
     let uri: Uri = text.parse().map_err(|_| invalid())?;
     match (uri.scheme_str(), uri.authority()) {
-        (Some("http"), Some(_)) if uri.path() == "/" || uri.path().is_empty() => Ok(uri),
+        (Some("http" | "https"), Some(_)) if uri.path() == "/" || uri.path().is_empty() => Ok(uri),
         _ => Err(invalid()),
     }
 }
@@ -357,7 +454,8 @@ mod tests {
     fn endpoints_accept_host_port_and_http_urls_only() {
         assert!(parse_endpoint("127.0.0.1:7000").is_ok());
         assert!(parse_endpoint("http://localhost:7000").is_ok());
-        assert!(parse_endpoint("https://localhost:7000").is_err());
+        assert!(parse_endpoint("https://localhost:7000").is_ok());
+        assert!(parse_endpoint("ftp://localhost:7000").is_err());
         assert!(parse_endpoint("http://localhost:7000/v1").is_err());
         assert!(parse_endpoint("").is_err());
     }
@@ -368,5 +466,8 @@ mod tests {
         let uri = resolve("/v1/kv/b", &target).expect("resolves");
         assert_eq!(uri.to_string(), "http://10.0.0.1:7000/v1/kv/b");
         assert!(resolve("ftp://x/y", &target).is_err());
+        let secure: Uri = "https://10.0.0.1:7000/v1/kv/a".parse().expect("uri");
+        let uri = resolve("/v1/kv/b", &secure).expect("resolves");
+        assert_eq!(uri.to_string(), "https://10.0.0.1:7000/v1/kv/b");
     }
 }

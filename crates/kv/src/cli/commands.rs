@@ -44,7 +44,7 @@ pub async fn run_kv(
             idempotency_key,
         } => {
             let mut request = ClientRequest::new(Method::PUT, key_path(&key));
-            request.body = Bytes::from(value);
+            request.body = put_value(value)?;
             with_idempotency_key(&mut request, idempotency_key)?;
             let put: PutResult = json(client.send(&request).await?.body)?;
             Ok(Printed::ok(render(output, &put, |put| {
@@ -200,8 +200,7 @@ pub async fn run_cluster(
     };
     let body = match command {
         ClusterCommand::Status => {
-            let request = ClientRequest::new(Method::GET, "/v1/cluster");
-            let status: ClusterStatus = json(client.send(&request).await?.body)?;
+            let status = leader_status(client).await?;
             return Ok(Printed::ok(render(output, &status, cluster_table)?));
         }
         ClusterCommand::Transfer { id } => {
@@ -224,6 +223,46 @@ pub async fn run_cluster(
     request.body = Bytes::from(serde_json::to_vec(&body)?);
     let status: ClusterStatus = json(client.send(&request).await?.body)?;
     Ok(Printed::ok(render(output, &status, cluster_table)?))
+}
+
+/// `GET /v1/cluster` as the leader answers it: only the leader tracks
+/// match index, lag and last contact, so when another member answered
+/// and names the leader's client URL, the leader is asked once more.
+/// Its answer replaces the first; without one the first is kept.
+async fn leader_status(client: &Client) -> Result<ClusterStatus, ClientError> {
+    let request = ClientRequest::new(Method::GET, "/v1/cluster");
+    let status: ClusterStatus = json(client.send(&request).await?.body)?;
+    let leader_url = status
+        .leader_id
+        .filter(|&leader| leader != status.node_id)
+        .and_then(|leader| status.members.iter().find(|m| m.id == leader))
+        .and_then(|leader| leader.client_url.clone());
+    let Some(leader_url) = leader_url else {
+        return Ok(status);
+    };
+    let asked = async {
+        let leader = client.single_try(&leader_url)?;
+        json::<ClusterStatus>(leader.send(&request).await?.body)
+    };
+    Ok(asked.await.unwrap_or(status))
+}
+
+/// The value of `kv put`: the argument, or stdin, byte for byte, when it
+/// is `-` or left out (but not from a terminal unless `-` asks for it).
+fn put_value(value: Option<String>) -> Result<Bytes, ClientError> {
+    use std::io::{IsTerminal, Read};
+    match value {
+        Some(text) if text != "-" => Ok(Bytes::from(text)),
+        given => {
+            let mut stdin = std::io::stdin();
+            if given.is_none() && stdin.is_terminal() {
+                return Err(ClientError::ValueMissing);
+            }
+            let mut bytes = Vec::new();
+            stdin.read_to_end(&mut bytes).map_err(ClientError::Stdin)?;
+            Ok(Bytes::from(bytes))
+        }
+    }
 }
 
 fn render<T: Serialize>(

@@ -10,7 +10,7 @@ pub use args::{
     ClientOptions, ClusterCommand, ConsistencyArg, KvCommand, Output, ENDPOINT_DEFAULT,
 };
 pub use client::{
-    Client, ClientError, ClientRequest, ClientResponse, RetryPolicy, RESPONSE_BYTES_MAX,
+    Client, ClientError, ClientRequest, ClientResponse, ClientTls, RetryPolicy, RESPONSE_BYTES_MAX,
 };
 pub use commands::{run_cluster, run_kv, Printed};
 pub use output::Table;

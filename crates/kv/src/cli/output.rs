@@ -61,6 +61,25 @@ pub fn show(blob: &Blob) -> String {
     }
 }
 
+/// A key or value for a table cell, unambiguous: bytes that are not
+/// UTF-8 as `0x` and hex; text as is, or quoted and escaped when it starts
+/// like either form (`0x`, `"`) or holds control characters.
+pub fn show_cell(blob: &Blob) -> String {
+    match std::str::from_utf8(&blob.0) {
+        Ok(text) => {
+            let ambiguous = text.starts_with("0x")
+                || text.starts_with('"')
+                || text.chars().any(char::is_control);
+            if ambiguous {
+                format!("{text:?}")
+            } else {
+                text.to_owned()
+            }
+        }
+        Err(_) => format!("0x{}", crate::api::hex_encode(&blob.0)),
+    }
+}
+
 pub fn scan_table(scan: &ScanResult) -> String {
     let mut table = Table::new(&["KEY", "VALUE", "CREATE REV", "MOD REV", "VERSION"]);
     for kv in &scan.kvs {
@@ -77,8 +96,8 @@ pub fn scan_table(scan: &ScanResult) -> String {
 
 fn key_value_cells(kv: &KeyValueJson) -> Vec<String> {
     vec![
-        show(&kv.key),
-        show(&kv.value),
+        show_cell(&kv.key),
+        show_cell(&kv.value),
         kv.create_revision.to_string(),
         kv.mod_revision.to_string(),
         kv.version.to_string(),
@@ -93,7 +112,10 @@ pub fn cluster_table(status: &ClusterStatus) -> String {
         "PEER URL",
         "CLIENT URL",
         "MATCH INDEX",
+        "LAG",
+        "LAST CONTACT",
     ]);
+    let number = |value: Option<u64>| value.map(|v| v.to_string()).unwrap_or_default();
     for member in &status.members {
         table.row(vec![
             member.id.to_string(),
@@ -105,17 +127,25 @@ pub fn cluster_table(status: &ClusterStatus) -> String {
             member.is_leader.to_string(),
             member.peer_url.clone(),
             member.client_url.clone().unwrap_or_default(),
+            number(member.match_index),
+            number(member.lag_entries),
             member
-                .match_index
-                .map(|i| i.to_string())
+                .last_contact_ms
+                .map(|ms| format!("{ms} ms"))
                 .unwrap_or_default(),
         ]);
     }
+    let progress_known = status.leader_id == Some(status.node_id);
+    let note = if progress_known || status.members.is_empty() {
+        ""
+    } else {
+        "replication progress is known to the leader only, which did not answer\n"
+    };
     let leader = status
         .leader_id
         .map_or_else(|| "none".to_owned(), |id| id.to_string());
     format!(
-        "cluster {} (answered by {}): leader {leader}, term {}, commit {}, applied {}, revision {}\n{}",
+        "cluster {} (answered by {}): leader {leader}, term {}, commit {}, applied {}, revision {}\n{}{note}",
         status.cluster_id,
         status.node_id,
         status.term,
@@ -129,6 +159,17 @@ pub fn cluster_table(status: &ClusterStatus) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_and_look_alike_text_cells_differ() {
+        let binary = show_cell(&Blob(bytes::Bytes::from_static(&[0x00, 0xff])));
+        let text = show_cell(&Blob::from("0x00ff"));
+        assert_eq!(binary, "0x00ff");
+        assert_eq!(text, "\"0x00ff\"");
+        assert_eq!(show_cell(&Blob::from("plain/key")), "plain/key");
+        assert_eq!(show_cell(&Blob::from("\"q\"")), "\"\\\"q\\\"\"");
+        assert_eq!(show_cell(&Blob::from("a\nb")), "\"a\\nb\"");
+    }
 
     #[test]
     fn table_pads_columns_to_the_widest_cell() {

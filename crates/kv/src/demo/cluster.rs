@@ -32,6 +32,14 @@ pub enum ClusterError {
     TempDir(#[source] std::io::Error),
     #[error("cannot find a free loopback port: {0}")]
     Port(#[source] std::io::Error),
+    #[error("port {port} (from --base-port) cannot be used: {source}; pick another --base-port")]
+    PortTaken {
+        port: u16,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--base-port {base} leaves no room for {count} ports below 65536")]
+    PortRange { base: u16, count: usize },
     #[error("cannot find this program's path to start the servers: {0}")]
     CurrentExe(#[source] std::io::Error),
     #[error("cannot start node {node_id}: {source}")]
@@ -105,12 +113,24 @@ impl LocalCluster {
     /// all. Returns once every process is spawned, not once it serves;
     /// poll the client API for that.
     pub fn start(timings: NodeTimings) -> Result<LocalCluster, ClusterError> {
+        LocalCluster::start_at(timings, None)
+    }
+
+    /// Like [`LocalCluster::start`]; with `base_port`, node N listens for
+    /// peers on `base_port + 2(N-1)` and for clients on the port after.
+    pub fn start_at(
+        timings: NodeTimings,
+        base_port: Option<u16>,
+    ) -> Result<LocalCluster, ClusterError> {
         let root = tempfile::Builder::new()
             .prefix("quorate-demo-")
             .tempdir()
             .map_err(ClusterError::TempDir)?;
         let program = std::env::current_exe().map_err(ClusterError::CurrentExe)?;
-        let ports = free_ports(CLUSTER_SIZE * 2)?;
+        let ports = match base_port {
+            Some(base) => fixed_ports(base, CLUSTER_SIZE * 2)?,
+            None => free_ports(CLUSTER_SIZE * 2)?,
+        };
         let nodes: Vec<LocalNode> = (0..CLUSTER_SIZE)
             .map(|index| {
                 let node_id = index as u64 + 1;
@@ -293,6 +313,24 @@ pub fn free_ports(count: usize) -> Result<Vec<SocketAddr>, ClusterError> {
         .collect()
 }
 
+/// `count` consecutive loopback addresses from `base`, each checked free
+/// now, so a taken port fails before any node starts.
+pub fn fixed_ports(base: u16, count: usize) -> Result<Vec<SocketAddr>, ClusterError> {
+    let range = ClusterError::PortRange { base, count };
+    let count_u16 = u16::try_from(count).map_err(|_| range)?;
+    if base == 0 || base.checked_add(count_u16).is_none() {
+        return Err(ClusterError::PortRange { base, count });
+    }
+    (base..base + count_u16)
+        .map(|port| {
+            let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            TcpListener::bind(addr)
+                .map(|_| addr)
+                .map_err(|source| ClusterError::PortTaken { port, source })
+        })
+        .collect()
+}
+
 /// The last `LOG_TAIL_BYTES` of a node's log, for error messages.
 pub fn log_tail(path: &Path) -> String {
     let mut text = Vec::new();
@@ -318,6 +356,23 @@ mod tests {
         numbers.dedup();
         assert_eq!(numbers.len(), 6);
         assert!(ports.iter().all(|addr| addr.ip().is_loopback()));
+    }
+
+    #[test]
+    fn fixed_ports_are_consecutive_and_checked() {
+        let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        assert!(matches!(
+            fixed_ports(port, 1),
+            Err(ClusterError::PortTaken { port: p, .. }) if p == port
+        ));
+        assert!(matches!(
+            fixed_ports(65_534, 6),
+            Err(ClusterError::PortRange { .. })
+        ));
+        drop(taken);
+        let ports = fixed_ports(port, 1).expect("free again");
+        assert_eq!(ports[0].port(), port);
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub enum DemoError {
     Clients(u64),
     #[error("no endpoint answered GET /v1/cluster: {0}")]
     Unreachable(String),
+    #[error("--base-port places a temporary cluster; it does not apply with --endpoints")]
+    BasePortWithEndpoints,
     #[error("interrupted")]
     Interrupted,
 }

@@ -24,6 +24,8 @@ pub const PUBLISH_INTERVAL: Duration = Duration::from_secs(1);
 struct Readiness {
     commit_at_start: Option<u64>,
     caught_up: bool,
+    /// This node was seen in the configuration: leaving it means removal.
+    was_member: bool,
 }
 
 /// Runs until aborted.
@@ -32,6 +34,7 @@ pub async fn run(service: Arc<NodeService>) {
     let mut readiness = Readiness {
         commit_at_start: None,
         caught_up: false,
+        was_member: false,
     };
     let mut last_publish: Option<Instant> = None;
     loop {
@@ -66,9 +69,13 @@ impl Readiness {
             ready: false,
             reason: Some(reason.to_owned()),
         };
-        if !member {
-            return not_ready("not a member of the cluster yet");
+        if !member && self.was_member {
+            return not_ready("removed from the cluster; this node serves no more requests");
         }
+        if !member {
+            return not_ready("not a member of the cluster (not added yet, or removed)");
+        }
+        self.was_member = true;
         if status.leader.is_none() {
             return not_ready("no leader known");
         }

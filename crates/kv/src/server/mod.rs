@@ -10,12 +10,14 @@
 //!   the local peer address book.
 //! - `member_client`: HTTP(S) calls between members (join, publishing a
 //!   member record), following redirects to the leader.
-//! - `http`: the HTTP listener (plain or TLS) and the status page.
+//! - `http`: the HTTP listener (plain or TLS) and the status page;
+//!   `leader_history` records the leader changes the page lists.
 
 mod boot;
 mod errors;
 mod housekeeping;
 mod http;
+mod leader_history;
 mod listener;
 mod machine;
 mod member_client;
@@ -112,6 +114,7 @@ pub async fn serve(
         peers,
         metrics,
     ));
+    let history = tokio::spawn(leader_history::run(Arc::clone(&service)));
     let housekeeping = tokio::spawn(housekeeping::run(Arc::clone(&service)));
     let joining = match &config.start {
         ClusterStart::Join { client_url } if !is_member(&service).await => {
@@ -135,6 +138,7 @@ pub async fn serve(
     let app = http::app(Arc::clone(&service), auth);
     let served = http::serve(listener, client_tls, app, limits, shutdown, joining).await;
     housekeeping.abort();
+    history.abort();
     drop(service);
     node.shutdown().await;
     transport.shutdown().await;

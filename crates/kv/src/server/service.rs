@@ -59,6 +59,8 @@ pub struct NodeService {
     /// Kept current by the housekeeping task; probes read it without I/O.
     pub(crate) health: Mutex<Health>,
     metrics: Option<PrometheusHandle>,
+    /// Leader changes seen here, for `GET /v1/cluster`.
+    pub(crate) leader_history: super::leader_history::LeaderHistory,
 }
 
 /// A redirect target resolved against one read of the member directory.
@@ -114,6 +116,7 @@ impl NodeService {
                 reason: Some("starting".into()),
             }),
             metrics,
+            leader_history: super::leader_history::LeaderHistory::default(),
         }
     }
 

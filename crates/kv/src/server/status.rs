@@ -34,6 +34,7 @@ pub(crate) async fn cluster_status(service: &NodeService) -> Result<ClusterStatu
         applied_index: applied,
         revision,
         members,
+        leader_changes: service.leader_history.recent(),
     })
 }
 
@@ -76,7 +77,11 @@ fn members(
                     .map(|p| p.match_index.get())
                     .or(leads.then_some(status.last_index.get())),
                 lag_entries: progress.map(|p| p.lag_entries).or(leads.then_some(0)),
+                // A member that never acknowledged an entry (match 0) was
+                // never heard from: its contact time would only count
+                // from this leader's start.
                 last_contact_ms: progress
+                    .filter(|p| p.match_index.get() > 0)
                     .map(|p| u64::try_from(p.last_contact.as_millis()).unwrap_or(u64::MAX))
                     .or(leads.then_some(0)),
             }

@@ -97,6 +97,7 @@ impl FakeService {
             applied_index: machine.applied_index(),
             revision: machine.store().revision(),
             members: inner.members.clone(),
+            leader_changes: Vec::new(),
         }
     }
 }
