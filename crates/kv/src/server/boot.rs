@@ -61,6 +61,8 @@ pub enum ServeError {
     TokenFile(#[from] crate::api::TokenFileError),
     #[error("join token file {} is empty; put the admin token on its first line", path.display())]
     JoinToken { path: PathBuf },
+    #[error("node {id} is already a member of the cluster at {url}; restart that member with its own --data-dir, or join with an unused --node-id")]
+    AlreadyMember { id: u64, url: String },
     #[error("the HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
 }
@@ -94,6 +96,14 @@ pub async fn peer_book(
         }
         ClusterStart::Join { client_url } => {
             let status = fetch_status(client, client_url).await?;
+            // A new data directory with a member's id would serve that
+            // member's log from scratch: empty, stale, never ready.
+            if status.members.iter().any(|m| m.id == config.node_id) {
+                return Err(ServeError::AlreadyMember {
+                    id: config.node_id,
+                    url: client_url.clone(),
+                });
+            }
             for member in status.members {
                 book.insert(member.id, resolve(member.id, &member.peer_url).await?);
             }
@@ -140,6 +150,14 @@ pub(crate) async fn fetch_status(
                 return serde_json::from_slice(&answer.body)
                     .map_err(|error| join_error(client_url, error));
             }
+            Ok(answer) if [401, 403].contains(&answer.status.as_u16()) => {
+                let body = String::from_utf8_lossy(&answer.body);
+                let hint = "the cluster checks client tokens: pass --join-token-file";
+                return Err(join_error(
+                    client_url,
+                    format!("{}: {body}; {hint}", answer.status),
+                ));
+            }
             Ok(answer) => format!(
                 "{}: {}",
                 answer.status,
@@ -147,10 +165,11 @@ pub(crate) async fn fetch_status(
             ),
             Err(error) => error,
         };
-        if tokio::time::Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
             return Err(join_error(client_url, error));
         }
-        tracing::info!(%error, "cluster status not available yet; retrying");
+        tracing::warn!(%error, %client_url, left_s = left.as_secs(), "cannot reach the cluster to join; retrying");
     }
 }
 
@@ -281,6 +300,12 @@ pub async fn request_join(
             .await;
         let error = match sent {
             Ok(answer) if answer.status.is_success() => return Ok(()),
+            // A refusal (409) or missing credentials (401, 403) will not
+            // change by asking again.
+            Ok(answer) if [401, 403, 409].contains(&answer.status.as_u16()) => {
+                let body = String::from_utf8_lossy(&answer.body);
+                return Err(join_error(client_url, format!("{}: {body}", answer.status)));
+            }
             Ok(answer) => format!(
                 "{}: {}",
                 answer.status,
@@ -288,9 +313,10 @@ pub async fn request_join(
             ),
             Err(error) => error,
         };
-        if tokio::time::Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
             return Err(join_error(client_url, error));
         }
-        tracing::info!(%error, "join request not done yet; retrying");
+        tracing::warn!(%error, left_s = left.as_secs(), "the cluster did not add this node yet; retrying");
     }
 }

@@ -1,14 +1,15 @@
 //! The background task of a serving node: keeps `/ready` current and
 //! makes sure the member directory holds this node's addresses.
 //!
-//! A member record is routing data (clients are redirected to its client
-//! URL, peers dial its address), so only the member it describes may
-//! write it, and only while it leads: a leader proposes its own record
-//! when missing or changed, at most once per [`PUBLISH_INTERVAL`], so a
-//! stable cluster writes nothing. The only other writer is an admin's
-//! `add_learner`, validated by the leader. No route of the client port
-//! accepts a record.
+//! A member record is routing data (clients are redirected to the
+//! leader's client URL, peers dial recorded addresses), so only the
+//! member it describes writes it: a leader proposes its own record, a
+//! follower sends its own to the leader, which checks it before it
+//! proposes it (`records`); an admin's `add_learner` records a new
+//! member. A record is sent only when missing or changed, at most once
+//! per [`PUBLISH_INTERVAL`], so a stable cluster writes nothing.
 
+use super::records::send_record;
 use super::service::NodeService;
 use crate::api::Health;
 use std::sync::{Arc, PoisonError};
@@ -118,20 +119,39 @@ async fn learn_peers(service: &NodeService, conf: &quorate::ConfState) {
     }
 }
 
-/// Makes sure the directory holds this node's record while it leads;
-/// true when it tried. Only a leader proposes its own record: no other
-/// node can write routing data about it, and no client route can.
+/// Makes sure the directory holds this node's record; true when it tried.
+/// A leader proposes its own; a follower sends its own to the leader,
+/// which checks it (see `records`).
 async fn publish(service: &NodeService, leader: Option<quorate::NodeId>) -> bool {
-    if leader != Some(service.group.node_id()) {
+    let Some(leader) = leader else {
         return false;
-    }
+    };
     let mine = service.identity.record();
     let me = service.identity.node_id;
-    if service.directory().await.get(&me) == Some(&mine) {
-        return false;
+    let directory = service.directory().await;
+    if leader == service.group.node_id() {
+        if directory.get(&me) == Some(&mine) {
+            return false;
+        }
+        if let Err(error) = service.propose_record(me, &mine).await {
+            tracing::debug!(%error, "publishing this node's record failed; will retry");
+        }
+        return true;
     }
-    if let Err(error) = service.propose_record(me, &mine).await {
-        tracing::debug!(%error, "publishing this node's record failed; will retry");
+    // The leader keeps the peer address it dials, so only the rest counts.
+    let current = directory.get(&me).is_some_and(|record| {
+        record.client_url == mine.client_url && record.standby == mine.standby
+    });
+    let leader_url = directory
+        .get(&leader.get())
+        .map(|record| record.client_url.clone())
+        .filter(|url| !url.is_empty());
+    let (false, Some(leader_url)) = (current, leader_url) else {
+        return false;
+    };
+    let sent = send_record(&service.member_client, &leader_url, me, &mine).await;
+    if let Err(error) = sent {
+        tracing::debug!(%error, %leader_url, "sending this node's record to the leader failed");
     }
     true
 }

@@ -3,6 +3,7 @@
 
 use super::boot::ServeError;
 use super::listener::{self, ConnectionLimits};
+use super::records::{member_record_route, MEMBER_RECORD_PATH};
 use super::service::NodeService;
 use crate::api::{secured_router, ApiLimits, Authenticator};
 use crate::config::ServeConfig;
@@ -10,7 +11,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -46,6 +47,7 @@ pub const HTTP_REQUEST_SECONDS: &str = "quorate_kv_http_request_seconds";
 pub fn app(service: Arc<NodeService>, auth: Option<Arc<Authenticator>>) -> Router {
     let extra = Router::new()
         .route("/", get(status_page))
+        .route(MEMBER_RECORD_PATH, post(member_record_route))
         .with_state(Arc::clone(&service));
     extra
         .merge(secured_router(service, ApiLimits::default(), auth))

@@ -11,6 +11,7 @@
 //! [`ConnectionLimits::connections_max`] connections a new one gets an
 //! immediate 503 and is closed.
 
+use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -76,9 +77,8 @@ pub async fn serve<L>(
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) where
-    L: axum::serve::Listener,
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
     L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    L::Addr: std::fmt::Debug + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.connections_max.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -100,7 +100,9 @@ pub async fn serve<L>(
             continue;
         };
         let io = TokioIo::new(Idle::new(io, limits.idle_timeout));
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers that check where a request came from read this.
+        let with_peer = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let service = TowerToHyperService::new(with_peer);
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -202,5 +204,102 @@ impl<Io: AsyncWrite + Unpin> AsyncWrite for Idle<Io> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A server with short limits; returns its address.
+    async fn start(limits: ConnectionLimits) -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new().route("/", get(|| async { "ok" }));
+        tokio::spawn(serve(listener, app, limits, std::future::pending()));
+        addr
+    }
+
+    /// Reads until the server closes; what it sent, or `None` when it did
+    /// not close within `limit`.
+    async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Vec<u8>> {
+        let mut seen = Vec::new();
+        let read = tokio::time::timeout(limit, stream.read_to_end(&mut seen)).await;
+        match read {
+            Ok(_) => Some(seen),
+            Err(_) => None,
+        }
+    }
+
+    fn short() -> ConnectionLimits {
+        ConnectionLimits {
+            connections_max: 2,
+            header_read_timeout: Duration::from_millis(200),
+            idle_timeout: Duration::from_millis(400),
+        }
+    }
+
+    /// issue 11 item 5: a slowloris client (headers never finished) is
+    /// closed once the header read timeout passes.
+    #[tokio::test]
+    async fn a_client_that_never_finishes_its_headers_is_closed() {
+        let addr = start(short()).await;
+        let mut slow = TcpStream::connect(addr).await.expect("connects");
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+            .await
+            .expect("writes");
+        let closed = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+        assert!(closed.is_some(), "the slow connection is still open");
+    }
+
+    #[tokio::test]
+    async fn an_idle_keep_alive_connection_is_closed() {
+        let addr = start(short()).await;
+        let mut idle = TcpStream::connect(addr).await.expect("connects");
+        idle.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("writes");
+        let answer = read_until_closed(&mut idle, Duration::from_secs(5))
+            .await
+            .expect("closed after the answer and the idle time");
+        assert!(answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
+    }
+
+    /// Past `connections_max`, a new connection gets 503 with the JSON
+    /// body and is closed; a freed slot serves again.
+    #[tokio::test]
+    async fn connections_over_the_limit_get_503() {
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(30),
+            ..short()
+        };
+        let addr = start(limits).await;
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            let mut stream = TcpStream::connect(addr).await.expect("connects");
+            // A whole request proves the server took the connection.
+            stream
+                .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .expect("writes");
+            let mut first = [0u8; 12];
+            stream.read_exact(&mut first).await.expect("answered");
+            assert_eq!(&first, b"HTTP/1.1 200");
+            held.push(stream);
+        }
+        let mut extra = TcpStream::connect(addr).await.expect("connects");
+        let answer = read_until_closed(&mut extra, Duration::from_secs(5))
+            .await
+            .expect("closed");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        let body = text.split("\r\n\r\n").nth(1).expect("body");
+        let json: serde_json::Value = serde_json::from_str(body).expect("JSON body");
+        assert_eq!(json["code"], "busy");
+        drop(held);
     }
 }

@@ -23,6 +23,7 @@ mod machine;
 mod member_client;
 mod membership;
 mod peers;
+mod records;
 mod service;
 mod status;
 
@@ -113,6 +114,7 @@ pub async fn serve(
         transport.clone(),
         peers,
         metrics,
+        member_client.clone(),
     ));
     let history = tokio::spawn(leader_history::run(Arc::clone(&service)));
     let housekeeping = tokio::spawn(housekeeping::run(Arc::clone(&service)));

@@ -12,6 +12,7 @@ use super::errors::{
 use super::machine::{
     encode_member_record, Applied, MemberRecord, ReplicatedKv, MEMBER_URL_BYTES_MAX,
 };
+use super::member_client::MemberClient;
 use super::membership;
 use super::status::cluster_status;
 use crate::api::{
@@ -59,6 +60,10 @@ pub struct NodeService {
     /// Kept current by the housekeeping task; probes read it without I/O.
     pub(crate) health: Mutex<Health>,
     metrics: Option<PrometheusHandle>,
+    /// Reaches other members' client APIs (a follower's own record).
+    pub(crate) member_client: MemberClient,
+    /// When each member's record was last proposed for it (`records`).
+    pub(crate) record_slots: Mutex<BTreeMap<u64, tokio::time::Instant>>,
     /// Leader changes seen here, for `GET /v1/cluster`.
     pub(crate) leader_history: super::leader_history::LeaderHistory,
 }
@@ -104,6 +109,7 @@ impl NodeService {
         transport: Arc<dyn Transport>,
         peers: BTreeMap<u64, SocketAddr>,
         metrics: Option<PrometheusHandle>,
+        member_client: MemberClient,
     ) -> NodeService {
         NodeService {
             group,
@@ -116,6 +122,8 @@ impl NodeService {
                 reason: Some("starting".into()),
             }),
             metrics,
+            member_client,
+            record_slots: Mutex::new(BTreeMap::new()),
             leader_history: super::leader_history::LeaderHistory::default(),
         }
     }
