@@ -1,8 +1,28 @@
-//! Safety checks run on every simulated step: the protocol's invariants
-//! observed from outside the nodes (one leader per term, leader
-//! append-only, leader completeness, state machine safety, monotonic
-//! term/commit/applied, durability before dependent messages, read
-//! freshness).
+//! Safety checks run on every simulated step, observed from outside the
+//! nodes. They come in two kinds.
+//!
+//! **Outcome checks** catch a bad result a user could observe; they stay on
+//! under `--outcome-checks-only`:
+//! - two leaders in one term (`check_node`);
+//! - different entries applied at one index (`on_applied`);
+//! - a stale read: a read answered at an index below one committed before
+//!   it began (`check_read`);
+//! - an acknowledged write lost (`check_acked_writes`, at the end of a run);
+//! - and, judged elsewhere: a non-linearizable client history
+//!   ([`crate::run`]), a panic inside a node ([`crate::runner`]), and
+//!   liveness after healing: no leader or no convergence, a long leaderless
+//!   stretch, a joint configuration never left ([`crate::liveness`]).
+//!
+//! **Rule checks** restate a protocol rule, so they catch a bug before it
+//! has done harm, but they also prove nothing about outcomes; they are off
+//! under `--outcome-checks-only`:
+//! - term, commit and applied never go back (`check_monotonic`);
+//! - a leader commits only entries of its own term, Figure 8
+//!   (`check_leader_commit`);
+//! - leader append-only and leader completeness (`check_leader_log`);
+//! - no lease overlaps a later leader (`check_lease`);
+//! - vote and log durable before the messages that depend on them
+//!   (`check_send`).
 
 use crate::node::{AppliedEntry, SimNode};
 use quorate_core::{AppendResponse, Index, Message, MessageBody, NodeId, Role, Term};
@@ -29,6 +49,8 @@ struct LeaderMark {
 #[derive(Default)]
 pub struct Checker {
     pub violations: Vec<String>,
+    /// Only outcome checks (see the module doc).
+    pub outcome_only: bool,
     leaders: BTreeMap<Term, NodeId>,
     /// The one entry every node applied at each index.
     applied: BTreeMap<Index, (Term, Option<u64>)>,
@@ -65,7 +87,7 @@ impl Checker {
             applied: node.kv_applied,
         };
         if let Some(old) = self.marks.insert(id, marks) {
-            if old.incarnation == marks.incarnation {
+            if old.incarnation == marks.incarnation && !self.outcome_only {
                 self.check_monotonic(now, id, old, marks);
                 self.check_leader_commit(now, node, old, marks);
             }
@@ -79,6 +101,9 @@ impl Checker {
             self.violation(format!(
                 "t={now}: two leaders in term {term}: {holder} and {id}"
             ));
+        }
+        if self.outcome_only {
+            return;
         }
         self.check_leader_log(now, node);
         self.check_lease(now, node);
@@ -224,6 +249,9 @@ impl Checker {
     /// Durability before dependent messages (Figure 2): a granted vote and
     /// an acknowledged append must already be on disk when they leave.
     pub fn check_send(&mut self, now: u64, node: &SimNode, m: &Message) {
+        if self.outcome_only {
+            return;
+        }
         match &m.body {
             MessageBody::VoteResponse(resp) if resp.granted && !resp.pre_vote => {
                 // Durable means: this vote, or a later term (which rules out
@@ -249,6 +277,28 @@ impl Checker {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// An acknowledged write must survive: at the end of a run the leader's
+    /// log holds it (or has compacted past it, where `on_applied` judged it).
+    pub fn check_acked_writes(&mut self, leader: &SimNode, acked: &[(Index, Term, u64)]) {
+        let Some(raw) = leader.raw.as_ref() else {
+            return;
+        };
+        for &(index, term, op) in acked {
+            match raw.term_at(index) {
+                Some(held) if held != term => self.violation(format!(
+                    "acknowledged write op #{op} at {term}/{index} lost: leader {} holds term {held} there",
+                    leader.id
+                )),
+                None if index > raw.last_index() => self.violation(format!(
+                    "acknowledged write op #{op} at {term}/{index} lost: leader {} ends at {}",
+                    leader.id,
+                    raw.last_index()
+                )),
+                _ => {}
+            }
         }
     }
 

@@ -23,8 +23,10 @@ pub enum ClientEvent {
 enum Waiting {
     /// A proposal at `entry`; answered when the proposer applies it.
     Write { entry: EntryId },
-    /// A read; `index` arrives with the ReadState, then waits for apply.
+    /// A read numbered `request` by its node; `index` arrives with the
+    /// ReadState, then waits for apply.
     Read {
+        request: u64,
         key: Key,
         index: Option<Index>,
         required: Index,
@@ -66,6 +68,9 @@ pub struct Clients {
     next_value: u64,
     /// No operation starts after this time.
     pub stop_at: u64,
+    /// Writes a client saw acknowledged: (index, term, op), for the
+    /// lost-write check at the end of a run.
+    pub acked: Vec<(Index, quorate_core::Term, u64)>,
 }
 
 impl Clients {
@@ -103,6 +108,7 @@ impl Clients {
             node_count: voters + 1,
             next_value: 1,
             stop_at: u64::MAX,
+            acked: Vec::new(),
         }
     }
 }
@@ -261,9 +267,11 @@ fn start_read(cluster: &mut Cluster, k: usize, node: NodeId, key: Key, mode: Rea
     let client = cluster.clients.list[k].id;
     let id = cluster.history.invoke(client, Op::Get { key }, cluster.now);
     let required = cluster.checker.commit_high_water;
-    match cluster.node(node).raw().read_index(id.0 as u64, mode) {
+    let request = cluster.node(node).next_read_request();
+    match cluster.node(node).raw().read_index(request, mode) {
         Ok(()) => {
             let waiting = Waiting::Read {
+                request,
                 key,
                 index: None,
                 required,
@@ -308,6 +316,8 @@ pub fn on_applied(
         if proposed.term == entry.term {
             let output = output.expect("a proposed command applies with an answer");
             cluster.history.complete(flight.op, output, cluster.now);
+            let acked = (entry.index, entry.term, flight.op.0 as u64);
+            cluster.clients.acked.push(acked);
             cluster.clients.list[k].leader_guess = Some(node);
             finish(cluster, k, 0);
         } else {
@@ -325,12 +335,15 @@ pub fn on_read_state(cluster: &mut Cluster, node: NodeId, read: ReadState) {
             continue;
         };
         let Waiting::Read {
-            index, required, ..
+            request,
+            index,
+            required,
+            ..
         } = &mut flight.waiting
         else {
             continue;
         };
-        if flight.node == node && flight.op.0 as u64 == read.request && index.is_none() {
+        if flight.node == node && *request == read.request && index.is_none() {
             *index = Some(read.index);
             cluster.checker.check_read(node, read.index, *required, now);
         }
@@ -342,10 +355,10 @@ pub fn on_read_dropped(cluster: &mut Cluster, node: NodeId, request: u64) {
         let Some(flight) = cluster.clients.list[k].current else {
             continue;
         };
-        if flight.node == node
-            && flight.op.0 as u64 == request
-            && matches!(flight.waiting, Waiting::Read { .. })
-        {
+        let Waiting::Read { request: asked, .. } = flight.waiting else {
+            continue;
+        };
+        if flight.node == node && asked == request {
             cluster.history.fail(flight.op);
             cluster.clients.list[k].leader_guess = None;
             finish(cluster, k, MS);

@@ -6,7 +6,8 @@ use crate::check::Checker;
 use crate::clients::Clients;
 use crate::history::History;
 use crate::kv_model::KvState;
-use crate::node::SimNode;
+use crate::liveness::Liveness;
+use crate::node::{Seeding, SimNode};
 use crate::options::{RunOptions, ELECTION_TICKS, HEARTBEAT_TICKS, MS, TICK_PERIOD_US};
 use quorate_core::{ConfState, Config, EntryId, Message, MessageBody, NodeId, SnapshotMeta};
 use std::collections::{BTreeMap, BTreeSet};
@@ -62,52 +63,52 @@ pub struct Cluster {
     /// How often (per mille) the nemesis picks on a fresh leader; varies by
     /// seed so some runs churn leaders hard and others barely.
     pub nemesis_per_mille: u32,
+    /// How often (per mille) a sent message also arrives as a hostile copy.
+    pub hostile_per_mille: u32,
+    /// Messages refused by a node's `step` (hostile or malformed ones).
+    pub refused: u64,
+    /// Recent forwarded-read answers, replayed to their node after it
+    /// restarts (a duplicate delivered across a restart).
+    pub recent_read_answers: Vec<Message>,
+    /// Ticks of spare lease drift allowance a clock jump may use: only on
+    /// clocks in step, where the drift bound is otherwise unused.
+    pub clock_slack_ticks: u64,
+    pub last_clock_jump: BTreeMap<NodeId, u64>,
+    /// Ticks a node's clock will not deliver (it jumped back).
+    pub swallowed_ticks: BTreeMap<NodeId, u64>,
+    /// Clocks in step and a uniform network and disk (one host): only the
+    /// seeded election jitter keeps members' timeouts apart.
+    pub in_step: bool,
+    /// Healing restarts every node at once (a power cut), in some seeds.
+    pub full_restart_at_heal: bool,
+    /// The scripted Figure 8 nemesis, in the seeds that run it.
+    pub figure8: Option<crate::figure8::Figure8>,
+    pub liveness: Liveness,
 }
 
 impl Cluster {
     pub fn new(options: RunOptions) -> Self {
         let mut rng = fastrand::Rng::with_seed(options.seed);
-        let voters: Vec<NodeId> = (1..=options.nodes).map(NodeId::new).collect();
-        let initial = SnapshotMeta {
-            last: EntryId::default(),
-            conf_state: ConfState::with_voters(voters),
-        };
-        let append_bytes_max = if rng.bool() { 1 } else { 64 << 10 };
-        let inflight_msgs_max = [1, 4, 256][rng.usize(0..3)];
-        let priorities = rng.u32(0..3) == 0;
-        let mut nodes = BTreeMap::new();
-        let mut tick_period_us = BTreeMap::new();
-        let drift = options.drift_fraction();
-        // One spare node beyond the voters, for membership changes.
-        for raw_id in 1..=options.nodes + 1 {
-            let id = NodeId::new(raw_id);
-            let mut config = Config::new(id);
-            config.election_ticks = ELECTION_TICKS;
-            config.heartbeat_ticks = HEARTBEAT_TICKS;
-            config.lease_drift_ticks = options.lease_drift_ticks();
-            config.append_bytes_max = append_bytes_max;
-            config.inflight_msgs_max = inflight_msgs_max;
-            config.seed = options.seed.wrapping_mul(31).wrapping_add(raw_id);
-            if priorities {
-                config.priority = rng.u64(0..3);
-            }
-            let mut node = SimNode::new(config, initial.clone());
-            if let Some(bug) = options.bug {
-                node.raw().plant_bug(bug);
-            }
-            nodes.insert(id, node);
-            // Clocks often sit at the edges of the bound, where leases are
-            // tested hardest.
-            let spread = match rng.u32(0..3) {
-                0 => -1.0,
-                1 => 1.0,
-                _ => rng.f64() * 2.0 - 1.0,
-            };
-            let factor = 1.0 + drift * spread;
-            tick_period_us.insert(id, (TICK_PERIOD_US as f64 * factor) as u64);
-        }
+        // Some clusters run on clocks in step (one host, one time source):
+        // then only the seeded jitter keeps elections apart.
+        let in_step = rng.u32(0..4) == 0;
+        let (nodes, tick_period_us) = build_nodes(&mut rng, &options, in_step);
         let compact_threshold = [20, 100, 1_000][rng.usize(0..3)];
         let nemesis_per_mille = [0, 100, 300, 600][rng.usize(0..4)];
+        let figure8 = crate::figure8::Figure8::maybe_new(&mut rng, &options);
+        let hostile_per_mille = if options.faults.hostile && figure8.is_none() {
+            [0, 5, 20, 60][rng.usize(0..4)]
+        } else {
+            0
+        };
+        let clock_slack_ticks = if in_step {
+            u64::from(options.lease_drift_ticks().saturating_sub(2))
+        } else {
+            0
+        };
+        let full_restart_at_heal = rng.u32(0..3) == 0;
+        let mut checker = Checker::default();
+        checker.outcome_only = options.outcome_checks_only;
         let mut cluster = Cluster {
             clients: Clients::new(&mut rng, options.nodes),
             options,
@@ -122,21 +123,36 @@ impl Cluster {
             slow: BTreeSet::new(),
             net: NetState::default(),
             history: History::new(),
-            checker: Checker::default(),
+            checker,
             steps: 0,
             compact_threshold,
             led_term: BTreeMap::new(),
             leader_commit: BTreeMap::new(),
             nemesis_per_mille,
+            hostile_per_mille,
+            refused: 0,
+            recent_read_answers: Vec::new(),
+            clock_slack_ticks,
+            last_clock_jump: BTreeMap::new(),
+            swallowed_ticks: BTreeMap::new(),
+            full_restart_at_heal,
+            in_step,
+            figure8,
+            liveness: Liveness::default(),
         };
-        cluster.schedule_start();
+        cluster.schedule_start(in_step);
         cluster
     }
 
-    fn schedule_start(&mut self) {
+    fn schedule_start(&mut self, in_step: bool) {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        let common_phase = self.rng.u64(0..TICK_PERIOD_US);
         for id in ids {
-            let phase = self.rng.u64(0..TICK_PERIOD_US);
+            let phase = if in_step {
+                common_phase + self.rng.u64(0..50)
+            } else {
+                self.rng.u64(0..TICK_PERIOD_US)
+            };
             self.schedule(phase, Event::Tick(id));
             let compact_at = self.rng.u64(50 * MS..150 * MS);
             self.schedule(compact_at, Event::Compact(id));
@@ -220,6 +236,13 @@ impl Cluster {
             *self.missed_ticks.entry(id).or_default() += 1;
             return;
         }
+        if let Some(left) = self.swallowed_ticks.get_mut(&id) {
+            *left -= 1;
+            if *left == 0 {
+                self.swallowed_ticks.remove(&id);
+            }
+            return;
+        }
         self.node(id).raw().tick();
         self.after_input(id);
     }
@@ -259,17 +282,23 @@ impl Cluster {
         if let (MessageBody::InstallSnapshot(snap), Some(image)) = (&m.body, image) {
             node.incoming_snapshots.push((snap.meta.clone(), image));
         }
-        node.raw()
-            .step(m)
-            .expect("simulated messages are well formed");
+        if matches!(m.body, MessageBody::ReadIndexResponse(_)) {
+            crate::hostile::remember_read_answer(self, &m);
+        }
+        // A refused message changes nothing; the count shows the gateway
+        // at work. A panic here is caught by the runner as a violation.
+        let accepted = self.node(to).raw().step(m).is_ok();
+        if !accepted {
+            self.refused += 1;
+        }
         if is_snapshot {
-            self.report_snapshot(from, to, true);
+            self.report_snapshot(from, to, accepted);
         }
         self.after_input(to);
     }
 
     fn report_snapshot(&mut self, leader: NodeId, follower: NodeId, delivered: bool) {
-        if self.nodes[&leader].is_up() {
+        if self.nodes.get(&leader).is_some_and(|n| n.is_up()) {
             self.node(leader).raw().report_snapshot(follower, delivered);
             self.after_input(leader);
         }
@@ -283,6 +312,9 @@ impl Cluster {
         if self.is_paused(id) {
             let delay = self.paused_until[&id] - self.now + 1;
             self.schedule(delay, Event::Persist(id, incarnation));
+            return;
+        }
+        if crate::restarts::maybe_crash_installing(self, id) {
             return;
         }
         let persisted = self.node(id).finish_persist();
@@ -305,11 +337,10 @@ impl Cluster {
 
     fn on_compact(&mut self, id: NodeId) {
         self.schedule(100 * MS, Event::Compact(id));
-        if self.is_paused(id) {
+        if self.is_paused(id) || !self.nodes[&id].is_up() {
             return;
         }
-        let threshold = self.compact_threshold;
-        self.node(id).maybe_compact(threshold);
+        crate::restarts::compact(self, id);
     }
 
     pub fn node(&mut self, id: NodeId) -> &mut SimNode {
@@ -324,6 +355,7 @@ impl Cluster {
         }
         let now = self.now;
         self.checker.check_node(now, &self.nodes[&id]);
+        self.liveness.observe(now, &self.nodes[&id]);
         self.notice_new_leader(id);
         let fsync_us = self.fsync_latency(id);
         let Some((immediate, _)) = self.node(id).take_ready(now + fsync_us) else {
@@ -360,7 +392,11 @@ impl Cluster {
     }
 
     fn fsync_latency(&mut self, id: NodeId) -> u64 {
-        let base = self.rng.u64(100..1_500);
+        let base = if self.in_step {
+            self.rng.u64(500..520)
+        } else {
+            self.rng.u64(100..1_500)
+        };
         if self.slow.contains(&id) {
             base * 10
         } else {
@@ -369,10 +405,16 @@ impl Cluster {
     }
 
     /// Puts a message on the network, subject to the current faults.
-    pub fn send(&mut self, m: Message) {
+    pub fn send(&mut self, mut m: Message) {
         self.checker.check_send(self.now, &self.nodes[&m.from], &m);
-        let dropped =
-            self.net.cut.contains(&(m.from, m.to)) || self.chance(self.net.drop_per_mille);
+        if !self.nodes.contains_key(&m.to) {
+            // An answer to a hostile sender id nobody has.
+            return;
+        }
+        let passes = crate::figure8::filter(self, &mut m);
+        let dropped = !passes
+            || self.net.cut.contains(&(m.from, m.to))
+            || self.chance(self.net.drop_per_mille);
         if self.options.trace {
             let verdict = if dropped { "dropped" } else { "sent" };
             println!("{:>9}   {verdict} {:?}", self.now, m);
@@ -389,6 +431,7 @@ impl Cluster {
             }
             _ => None,
         };
+        crate::hostile::maybe_inject(self, &m);
         let latency = self.latency(m.from, m.to);
         if self.chance(self.net.duplicate_per_mille) {
             let extra = self.latency(m.from, m.to) * 3;
@@ -398,8 +441,12 @@ impl Cluster {
         self.schedule(latency, Event::Deliver(Box::new(m), image));
     }
 
-    fn latency(&mut self, from: NodeId, to: NodeId) -> u64 {
-        let mut us = self.rng.u64(100..2_000);
+    pub fn latency(&mut self, from: NodeId, to: NodeId) -> u64 {
+        let mut us = if self.in_step {
+            self.rng.u64(300..320)
+        } else {
+            self.rng.u64(100..2_000)
+        };
         if self.chance(self.net.delay_per_mille) {
             us += self.rng.u64(5 * MS..40 * MS);
         }
@@ -412,4 +459,56 @@ impl Cluster {
     pub fn chance(&mut self, per_mille: u32) -> bool {
         per_mille > 0 && self.rng.u32(0..1_000) < per_mille
     }
+}
+
+/// The members (voters plus one spare for membership changes) and each
+/// one's tick period.
+fn build_nodes(
+    rng: &mut fastrand::Rng,
+    options: &RunOptions,
+    in_step: bool,
+) -> (BTreeMap<NodeId, SimNode>, BTreeMap<NodeId, u64>) {
+    let voters: Vec<NodeId> = (1..=options.nodes).map(NodeId::new).collect();
+    let initial = SnapshotMeta {
+        last: EntryId::default(),
+        conf_state: ConfState::with_voters(voters),
+    };
+    let append_bytes_max = if rng.bool() { 1 } else { 64 << 10 };
+    let inflight_msgs_max = [1, 4, 256][rng.usize(0..3)];
+    let priorities = rng.u32(0..3) == 0;
+    let drift = if in_step {
+        0.0
+    } else {
+        options.drift_fraction()
+    };
+    let seeding = Seeding {
+        run_seed: options.seed,
+        bug: options.bug,
+        sm_persists: options.faults.crash && rng.bool(),
+    };
+    let mut nodes = BTreeMap::new();
+    let mut tick_period_us = BTreeMap::new();
+    for raw_id in 1..=options.nodes + 1 {
+        let id = NodeId::new(raw_id);
+        let mut config = Config::new(id);
+        config.election_ticks = ELECTION_TICKS;
+        config.heartbeat_ticks = HEARTBEAT_TICKS;
+        config.lease_drift_ticks = options.lease_drift_ticks();
+        config.append_bytes_max = append_bytes_max;
+        config.inflight_msgs_max = inflight_msgs_max;
+        if priorities {
+            config.priority = rng.u64(0..3);
+        }
+        nodes.insert(id, SimNode::new(config, initial.clone(), seeding));
+        // Clocks often sit at the edges of the bound, where leases are
+        // tested hardest.
+        let spread = match rng.u32(0..3) {
+            0 => -1.0,
+            1 => 1.0,
+            _ => rng.f64() * 2.0 - 1.0,
+        };
+        let factor = 1.0 + drift * spread;
+        tick_period_us.insert(id, (TICK_PERIOD_US as f64 * factor) as u64);
+    }
+    (nodes, tick_period_us)
 }

@@ -3,13 +3,19 @@
 //!
 //! Durability model: nothing a `Ready` asks to persist reaches the store
 //! until its simulated fsync completes; a crash before that loses it. The
-//! store, the hard state and the newest snapshot are what survive a crash.
+//! store, the hard state and the newest snapshot are what survive a crash,
+//! and, in runs whose state machine persists itself, the state machine at
+//! the index it had applied (ahead of the snapshot record).
+//!
+//! Each incarnation numbers its forwarded reads from 0, as a runtime that
+//! keeps its read counter in memory does.
 
 use crate::command::Command;
 use crate::kv_model::KvState;
+use crate::seeding;
 use quorate_core::{
-    Config, Entry, EntryKind, HardState, Index, LogStore, MemStore, Message, NodeId, RawNode,
-    Ready, SnapshotMeta,
+    Config, Entry, EntryKind, HardState, Index, LogStore, MemStore, Message, NodeId, PlantedBug,
+    RawNode, Ready, SnapshotMeta,
 };
 
 /// What a crash leaves behind.
@@ -20,6 +26,28 @@ pub struct Durable {
     /// The newest snapshot's state-machine image, matching the store's
     /// snapshot metadata.
     pub snapshot_data: KvState,
+    /// A self-persisting state machine and the index it had applied.
+    pub state_machine: Option<(KvState, Index)>,
+}
+
+/// Where a crash interrupts the installation of a received snapshot.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum InstallCrash {
+    /// The image reached disk but the log does not record it yet.
+    ImageWritten,
+    /// The log records the snapshot; the Ready's entries and hard state
+    /// are not yet written.
+    SnapshotRecorded,
+}
+
+/// How a node's core is seeded and what it is planted with, for every
+/// incarnation.
+#[derive(Clone, Copy, Debug)]
+pub struct Seeding {
+    pub run_seed: u64,
+    pub bug: Option<PlantedBug>,
+    /// The state machine persists itself (restarts ahead of the snapshot).
+    pub sm_persists: bool,
 }
 
 /// A committed entry applied on this node, for the global safety checks.
@@ -58,13 +86,18 @@ pub struct SimNode {
     /// Snapshot images received and not yet installed, by their metadata.
     pub incoming_snapshots: Vec<(SnapshotMeta, KvState)>,
     pub incarnation: u64,
+    pub seeding: Seeding,
+    /// The next forwarded-read id of this incarnation.
+    next_read_request: u64,
 }
 
 impl SimNode {
-    pub fn new(config: Config, initial: SnapshotMeta) -> Self {
+    pub fn new(mut config: Config, initial: SnapshotMeta, seeding: Seeding) -> Self {
+        config.seed = core_seed(&seeding, config.id, 0);
         let store = MemStore::new(initial);
-        let raw = RawNode::new(config.clone(), store, HardState::default(), Index::ZERO)
+        let mut raw = RawNode::new(config.clone(), store, HardState::default(), Index::ZERO)
             .expect("valid config");
+        plant(&mut raw, seeding.bug);
         SimNode {
             id: config.id,
             config,
@@ -77,7 +110,16 @@ impl SimNode {
             outstanding: None,
             incoming_snapshots: Vec::new(),
             incarnation: 0,
+            seeding,
+            next_read_request: 0,
         }
+    }
+
+    /// A fresh id for a read on this node (0, 1, 2, ... per incarnation).
+    pub fn next_read_request(&mut self) -> u64 {
+        let request = self.next_read_request;
+        self.next_read_request += 1;
+        request
     }
 
     pub fn is_up(&self) -> bool {
@@ -87,10 +129,15 @@ impl SimNode {
     /// Loses everything not durable.
     pub fn crash(&mut self) {
         let Some(raw) = self.raw.take() else { return };
+        let state_machine = self
+            .seeding
+            .sm_persists
+            .then(|| (self.kv.clone(), self.kv_applied));
         self.durable = Some(Durable {
             store: raw.into_store(),
             hard_state: self.hard_state,
             snapshot_data: self.snapshot_data.clone(),
+            state_machine,
         });
         self.outstanding = None;
         self.incoming_snapshots.clear();
@@ -98,23 +145,26 @@ impl SimNode {
         self.kv_applied = Index::ZERO;
     }
 
-    /// Restarts from durable state with a fresh RNG stream.
+    /// Restarts from durable state with a fresh RNG stream (and the planted
+    /// bug, if any, switched on again).
     pub fn restart(&mut self) {
         let Some(durable) = self.durable.take() else {
             return;
         };
         self.incarnation += 1;
+        self.next_read_request = 0;
         let mut config = self.config.clone();
-        config.seed = config
-            .seed
-            .wrapping_add(self.incarnation.wrapping_mul(0x9e37_79b9));
-        let applied = durable.store.snapshot_meta().last.index;
-        self.kv = durable.snapshot_data.clone();
-        self.kv_applied = applied;
+        config.seed = core_seed(&self.seeding, self.id, self.incarnation);
+        let snapshot_index = durable.store.snapshot_meta().last.index;
+        (self.kv, self.kv_applied) = match durable.state_machine {
+            Some((kv, applied)) if applied > snapshot_index => (kv, applied),
+            _ => (durable.snapshot_data.clone(), snapshot_index),
+        };
         self.snapshot_data = durable.snapshot_data;
         self.hard_state = durable.hard_state;
-        let raw =
-            RawNode::new(config, durable.store, durable.hard_state, applied).expect("valid config");
+        let mut raw = RawNode::new(config, durable.store, durable.hard_state, self.kv_applied)
+            .expect("a durable state the simulator wrote is valid");
+        plant(&mut raw, self.seeding.bug);
         self.raw = Some(raw);
     }
 
@@ -139,26 +189,55 @@ impl SimNode {
         Some((immediate, must_sync))
     }
 
+    /// True when the outstanding Ready installs a snapshot.
+    pub fn installs_snapshot(&self) -> bool {
+        self.outstanding
+            .as_ref()
+            .is_some_and(|(ready, _)| ready.snapshot.is_some())
+    }
+
+    /// A crash in the middle of installing the outstanding Ready's snapshot:
+    /// only what reached disk before `point` survives.
+    pub fn crash_installing_snapshot(&mut self, point: InstallCrash) {
+        if point == InstallCrash::SnapshotRecorded {
+            let (ready, _) = self.outstanding.as_ref().expect("a Ready is outstanding");
+            let meta = ready
+                .snapshot
+                .clone()
+                .expect("the Ready installs a snapshot");
+            let image = self.take_incoming_image(&meta);
+            self.raw().store_mut().apply_snapshot(meta);
+            self.snapshot_data = image;
+        }
+        self.crash();
+    }
+
+    fn take_incoming_image(&mut self, meta: &SnapshotMeta) -> KvState {
+        let position = self
+            .incoming_snapshots
+            .iter()
+            .position(|(incoming, _)| incoming == meta);
+        let position =
+            position.unwrap_or_else(|| panic!("snapshot {meta:?} installed without its data"));
+        let (_, image) = self.incoming_snapshots.swap_remove(position);
+        self.incoming_snapshots
+            .retain(|(other, _)| other.last.index > meta.last.index);
+        image
+    }
+
     /// The simulated fsync of the outstanding Ready completed: make it
     /// durable, apply committed entries, and advance.
     pub fn finish_persist(&mut self) -> Persisted {
         let (mut ready, _) = self.outstanding.take().expect("a Ready is outstanding");
-        let raw = self.raw.as_mut().expect("node is up");
         if let Some(meta) = &ready.snapshot {
-            let position = self
-                .incoming_snapshots
-                .iter()
-                .position(|(incoming, _)| incoming == meta);
-            let position =
-                position.unwrap_or_else(|| panic!("snapshot {meta:?} installed without its data"));
-            let (_, image) = self.incoming_snapshots.swap_remove(position);
-            self.incoming_snapshots
-                .retain(|(other, _)| other.last.index > meta.last.index);
+            let image = self.take_incoming_image(meta);
+            let raw = self.raw.as_mut().expect("node is up");
             raw.store_mut().apply_snapshot(meta.clone());
             self.snapshot_data = image.clone();
             self.kv = image;
             self.kv_applied = meta.last.index;
         }
+        let raw = self.raw.as_mut().expect("node is up");
         raw.store_mut().append(&ready.entries);
         if let Some(hs) = ready.hard_state {
             self.hard_state = hs;
@@ -204,7 +283,8 @@ impl SimNode {
     }
 
     /// Takes a snapshot at the applied index and compacts the log when more
-    /// than `threshold` entries are held.
+    /// than `threshold` entries are held. The snapshot's image and its
+    /// record are written together before the log is compacted.
     pub fn maybe_compact(&mut self, threshold: u64) -> bool {
         let kv_applied = self.kv_applied;
         let Some(raw) = self.raw.as_mut() else {
@@ -220,5 +300,23 @@ impl SimNode {
         raw.store_mut().compact(meta);
         self.snapshot_data = self.kv.clone();
         true
+    }
+}
+
+/// The core seed of `id`'s `incarnation`: its own stream, unless the run
+/// plants the lockstep seeding mistake.
+fn core_seed(seeding: &Seeding, id: NodeId, incarnation: u64) -> u64 {
+    if seeding.bug == Some(PlantedBug::LockstepJitter) {
+        seeding::lockstep_seed(seeding.run_seed)
+    } else {
+        seeding::node_seed(seeding.run_seed, id, 0, incarnation)
+    }
+}
+
+/// Switches on the planted bug in a freshly started core; the simulator
+/// itself plants `lockstep-jitter` (see [`core_seed`]).
+fn plant(raw: &mut RawNode<MemStore>, bug: Option<PlantedBug>) {
+    if let Some(bug) = bug.filter(|&b| b != PlantedBug::LockstepJitter) {
+        raw.plant_bug(bug);
     }
 }

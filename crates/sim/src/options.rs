@@ -22,11 +22,14 @@ pub struct Faults {
     pub clock: bool,
     /// Membership changes, leadership transfers.
     pub membership: bool,
+    /// Hostile and malformed copies of real messages, and old messages
+    /// replayed across restarts.
+    pub hostile: bool,
 }
 
 impl Faults {
-    /// Parses `none | network | crash | all` (or a `+`-joined list of
-    /// families: `network+clock`).
+    /// Parses `none | network | crash | clock | membership | hostile | all`
+    /// (or a `+`-joined list of families: `network+clock`).
     pub fn parse(text: &str) -> Option<Faults> {
         let mut faults = Faults::default();
         for part in text.split('+') {
@@ -36,12 +39,14 @@ impl Faults {
                 "crash" => faults.crash = true,
                 "clock" => faults.clock = true,
                 "membership" => faults.membership = true,
+                "hostile" => faults.hostile = true,
                 "all" => {
                     faults = Faults {
                         network: true,
                         crash: true,
                         clock: true,
                         membership: true,
+                        hostile: true,
                     };
                 }
                 _ => return None,
@@ -51,7 +56,7 @@ impl Faults {
     }
 
     pub fn any(&self) -> bool {
-        self.network || self.crash || self.clock || self.membership
+        self.network || self.crash || self.clock || self.membership || self.hostile
     }
 }
 
@@ -69,6 +74,9 @@ pub struct RunOptions {
     pub heal_phase_us: u64,
     /// Print every event (for replaying one seed).
     pub trace: bool,
+    /// Judge the run by observed bad outcomes alone (see [`crate::check`]):
+    /// checks that restate a protocol rule are off.
+    pub outcome_checks_only: bool,
 }
 
 impl RunOptions {
@@ -81,6 +89,7 @@ impl RunOptions {
             fault_phase_us: 2_000 * MS,
             heal_phase_us: 3_000 * MS,
             trace: false,
+            outcome_checks_only: false,
         }
     }
 
@@ -113,6 +122,9 @@ impl RunOptions {
         if let Some(bug) = self.bug {
             cmd.push_str(&format!(" --bug {}", bug.name()));
         }
+        if self.outcome_checks_only {
+            cmd.push_str(" --outcome-checks-only");
+        }
         cmd
     }
 }
@@ -127,6 +139,7 @@ fn faults_name(faults: Faults) -> String {
         (faults.crash, "crash"),
         (faults.clock, "clock"),
         (faults.membership, "membership"),
+        (faults.hostile, "hostile"),
     ] {
         if on {
             parts.push(name);
@@ -156,10 +169,28 @@ mod tests {
 
     #[test]
     fn fault_names_round_trip() {
-        for text in ["none", "network", "crash", "all", "network+clock"] {
+        for text in [
+            "none",
+            "network",
+            "crash",
+            "all",
+            "network+clock",
+            "hostile",
+        ] {
             let faults = Faults::parse(text).unwrap();
             assert_eq!(faults_name(faults), text);
         }
         assert!(Faults::parse("bogus").is_none());
+    }
+
+    #[test]
+    fn replay_command_names_every_flag() {
+        let mut options = RunOptions::new(9, 5, Faults::parse("all").unwrap(), None);
+        options.bug = quorate_core::PlantedBug::from_name("double-vote");
+        options.outcome_checks_only = true;
+        let cmd = options.replay_command();
+        assert!(cmd.contains("--seed 9 --nodes 5 --faults all"), "{cmd}");
+        assert!(cmd.contains("--bug double-vote"), "{cmd}");
+        assert!(cmd.ends_with("--outcome-checks-only"), "{cmd}");
     }
 }

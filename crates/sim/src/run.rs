@@ -1,13 +1,14 @@
 //! One simulated run from one seed, and its verdict.
 
 use crate::cluster::Cluster;
-use crate::faults::current_leader;
+use crate::faults::{current_leader, leave_explicit_joint};
 use crate::linearizability::{self, CheckConfig, Verdict};
+use crate::liveness::{Figures, Liveness};
 use crate::options::{RunOptions, MS};
 use quorate_core::NodeId;
 
 /// Events one run may process before it is declared runaway.
-const STEPS_MAX: u64 = 5_000_000;
+const STEPS_MAX: u64 = 1_000_000;
 
 /// What one seed produced.
 #[derive(Clone, Debug, Default)]
@@ -15,13 +16,19 @@ pub struct SeedReport {
     pub seed: u64,
     pub steps: u64,
     pub ops: u64,
+    /// Messages the nodes refused (hostile or malformed).
+    pub refused: u64,
+    pub liveness: Figures,
     pub violations: Vec<String>,
+    /// The command that replays this seed, flags included.
+    pub replay: String,
 }
 
 /// Runs one seed to completion and checks it. Panics inside the protocol
 /// (its own assertions) are caught by the caller.
 pub fn run_seed(options: RunOptions) -> SeedReport {
     let seed = options.seed;
+    let replay = options.replay_command();
     let heal_at = options.fault_phase_us;
     let end = heal_at + options.heal_phase_us;
     let mut cluster = Cluster::new(options);
@@ -32,11 +39,23 @@ pub fn run_seed(options: RunOptions) -> SeedReport {
         if cluster.step_until(target) {
             continue;
         }
+        leave_explicit_joint(&mut cluster);
         converged = converges(&cluster);
         if converged.is_ok() || cluster.now >= end {
             break;
         }
         next_check += 100 * MS;
+    }
+    let now = cluster.now;
+    if cluster.options.trace {
+        print_final_state(&cluster);
+    }
+    let figures = cluster.liveness.figures(now);
+    if let Some(leader) = current_leader(&cluster) {
+        let acked = std::mem::take(&mut cluster.clients.acked);
+        cluster
+            .checker
+            .check_acked_writes(&cluster.nodes[&leader], &acked);
     }
     let mut violations = std::mem::take(&mut cluster.checker.violations);
     if cluster.steps >= STEPS_MAX {
@@ -47,6 +66,7 @@ pub fn run_seed(options: RunOptions) -> SeedReport {
             (end - heal_at) / MS
         ));
     }
+    violations.extend(Liveness::verdict(&figures));
     match linearizability::check(&cluster.history, &CheckConfig::default()) {
         Verdict::Linearizable | Verdict::Unknown(_) => {}
         Verdict::NotLinearizable(violation) => {
@@ -57,17 +77,27 @@ pub fn run_seed(options: RunOptions) -> SeedReport {
         seed,
         steps: cluster.steps,
         ops: cluster.history.len() as u64,
+        refused: cluster.refused,
+        liveness: figures,
         violations,
+        replay,
     }
 }
 
-/// Liveness and convergence: a leader exists, and every member of its
-/// configuration is up and has applied exactly the leader's committed log.
+/// Liveness and convergence: a leader exists, its configuration is not
+/// joint, and every member of it is up and has applied exactly the
+/// leader's committed log.
 fn converges(cluster: &Cluster) -> Result<(), String> {
     let leader = current_leader(cluster).ok_or("no leader")?;
     let lead = &cluster.nodes[&leader];
     let raw = lead.raw.as_ref().ok_or("leader down")?;
     let commit = raw.commit_index();
+    if raw.conf_state().is_joint() {
+        return Err(format!(
+            "leader {leader} is still in joint configuration {:?}",
+            raw.conf_state()
+        ));
+    }
     if lead.kv_applied != commit {
         return Err(format!(
             "leader {leader} applied {} of {commit}",
@@ -91,4 +121,19 @@ fn converges(cluster: &Cluster) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// With `--trace`: every node's status at the end, for reading a failure.
+fn print_final_state(cluster: &Cluster) {
+    for node in cluster.nodes.values() {
+        match node.raw.as_ref() {
+            Some(raw) => println!(
+                "final {}: applied {} {:?}",
+                node.id,
+                node.kv_applied,
+                raw.status()
+            ),
+            None => println!("final {}: down", node.id),
+        }
+    }
 }

@@ -14,14 +14,55 @@ pub struct Summary {
     pub seeds: u64,
     pub steps: u64,
     pub ops: u64,
+    /// Messages refused by the nodes' gateway, over all seeds.
+    pub refused: u64,
+    /// The longest leaderless stretch after healing, in ticks, over seeds.
+    pub max_leaderless_ticks: u64,
+    /// The largest term growth in one partial partition, over seeds.
+    pub max_term_growth_partial: u64,
+    /// Terms with more than one candidate, summed over seeds.
+    pub split_terms: u64,
     pub violations: u64,
     /// Reports of the seeds that failed, in seed order.
     pub failures: Vec<SeedReport>,
 }
 
-/// Runs one seed, turning a panic (a protocol assertion) into a violation.
+impl Summary {
+    fn add(&mut self, report: &SeedReport) {
+        self.seeds += 1;
+        self.steps += report.steps;
+        self.ops += report.ops;
+        self.refused += report.refused;
+        let figures = &report.liveness;
+        self.max_leaderless_ticks = self.max_leaderless_ticks.max(figures.leaderless_ticks);
+        self.max_term_growth_partial = self
+            .max_term_growth_partial
+            .max(figures.term_growth_partial);
+        self.split_terms += figures.split_terms;
+        self.violations += report.violations.len() as u64;
+    }
+
+    /// The line every run ends with.
+    pub fn line(&self) -> String {
+        format!(
+            "seeds={} steps={} ops={} refused={} max_leaderless_ticks={} max_term_growth_partial={} split_terms={} violations={}",
+            self.seeds,
+            self.steps,
+            self.ops,
+            self.refused,
+            self.max_leaderless_ticks,
+            self.max_term_growth_partial,
+            self.split_terms,
+            self.violations
+        )
+    }
+}
+
+/// Runs one seed, turning a panic (a protocol assertion, or a node
+/// falling over on a hostile message) into a violation: an outcome.
 pub fn run_guarded(options: RunOptions) -> SeedReport {
     let seed = options.seed;
+    let replay = options.replay_command();
     match panic::catch_unwind(AssertUnwindSafe(|| run_seed(options))) {
         Ok(report) => report,
         Err(payload) => {
@@ -32,7 +73,8 @@ pub fn run_guarded(options: RunOptions) -> SeedReport {
                 .unwrap_or_else(|| "non-string panic".to_string());
             SeedReport {
                 seed,
-                violations: vec![format!("assertion failed inside a node: {text}")],
+                violations: vec![format!("panic inside a node: {text}")],
+                replay,
                 ..Default::default()
             }
         }
@@ -65,10 +107,7 @@ pub fn run_seeds(
                 let report = run_guarded(make(seed));
                 let failed = !report.violations.is_empty();
                 let mut total = summary.lock().expect("summary lock");
-                total.seeds += 1;
-                total.steps += report.steps;
-                total.ops += report.ops;
-                total.violations += report.violations.len() as u64;
+                total.add(&report);
                 if failed {
                     total.failures.push(report);
                     if stop_early {
