@@ -99,12 +99,13 @@ pub(crate) async fn method_not_allowed(method: Method) -> Response {
     Rejection::MethodNotAllowed.response(Some(format!("{method} is not served here")))
 }
 
-/// Refuses requests whose headers exceed `bytes_max` or `count_max`.
+/// Refuses requests whose headers exceed `bytes_max` or `count_max`,
+/// saying by how much.
 pub(crate) fn check_headers(
     request: &Request,
     bytes_max: usize,
     count_max: usize,
-) -> Result<(), Response> {
+) -> Result<(), String> {
     let headers = request.headers();
     let bytes: usize = request.uri().to_string().len()
         + headers
@@ -116,7 +117,7 @@ pub(crate) fn check_headers(
             "{} headers, {bytes} bytes; the limits are {count_max} headers, {bytes_max} bytes",
             headers.len()
         );
-        return Err(Rejection::HeadersTooLarge.response(Some(detail)));
+        return Err(detail);
     }
     Ok(())
 }

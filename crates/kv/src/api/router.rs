@@ -96,7 +96,7 @@ pub fn secured_router<S: KvService>(
 async fn header_limits(State(limits): State<ApiLimits>, request: Request, next: Next) -> Response {
     match check_headers(&request, limits.header_bytes_max, limits.headers_max) {
         Ok(()) => next.run(request).await,
-        Err(refused) => refused,
+        Err(detail) => reject::Rejection::HeadersTooLarge.response(Some(detail)),
     }
 }
 

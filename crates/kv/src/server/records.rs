@@ -12,9 +12,9 @@
 //! from a member's own host can still rewrite that member's client URL;
 //! members on one shared host (a loopback test cluster) share that trust.
 
+use super::errors::LeaderRedirect;
 use super::machine::{MemberRecord, MEMBER_URL_BYTES_MAX};
 use super::member_client::MemberClient;
-use super::errors::LeaderRedirect;
 use super::membership::is_member;
 use super::service::NodeService;
 use crate::api::{BadRequest, ClusterStatus, KvError, KvService, Refusal};
