@@ -63,6 +63,8 @@ pub enum ServeError {
     JoinToken { path: PathBuf },
     #[error("node {id} is already a member of the cluster at {url}; restart that member with its own --data-dir, or join with an unused --node-id")]
     AlreadyMember { id: u64, url: String },
+    #[error("cannot start the Raft runtime: {0}")]
+    Runtime(#[source] std::io::Error),
     #[error("the HTTP server failed: {0}")]
     Http(#[source] std::io::Error),
 }

@@ -23,6 +23,7 @@ mod machine;
 mod member_client;
 mod membership;
 mod peers;
+mod raft_runtime;
 mod records;
 mod service;
 mod status;
@@ -34,6 +35,7 @@ pub use service::{Identity, NodeService};
 
 use crate::config::{ClusterStart, Listener, ServeConfig};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use raft_runtime::RaftSide;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -91,22 +93,17 @@ pub async fn serve(
     let cluster_id = cluster_id_hash(&config.cluster_id);
     let member_client = member_client::MemberClient::new(&config)?;
     let peers = boot::peer_book(&config, &member_client).await?;
-    let (transport, inbound) = boot::start_transport(&config, cluster_id, &peers).await?;
     let listener = tokio::net::TcpListener::bind(config.listen_client)
         .await
         .map_err(|error| {
             crate::config::bind_error(Listener::Client, config.listen_client, error)
         })?;
-    let node_config = boot::node_config(&config, cluster_id, &peers);
-    let node = quorate::Node::start(node_config, transport.clone(), inbound).await?;
-    let group = match boot::open_group(&node, &config).await {
-        Ok(group) => group,
-        Err(error) => {
-            node.shutdown().await;
-            transport.shutdown().await;
-            return Err(error);
-        }
-    };
+    let raft = raft_runtime::RaftRuntime::new()?;
+    let RaftSide {
+        transport,
+        node,
+        group,
+    } = raft.start(&config, cluster_id, &peers).await?;
     let identity = identity(&config, &peers);
     let service = Arc::new(NodeService::new(
         group,
@@ -142,8 +139,7 @@ pub async fn serve(
     housekeeping.abort();
     history.abort();
     drop(service);
-    node.shutdown().await;
-    transport.shutdown().await;
+    raft.stop(node, transport).await;
     served
 }
 
