@@ -60,6 +60,7 @@ fn the_cli_bench_and_logs_behave_for_a_new_user() {
     check_bench_cleanup(cluster.url(leader));
     check_learner_never_heard_from(&cluster, leader);
     check_peer_port_garbage(&cluster, leader);
+    check_removed_member_readiness(&cluster, leader);
     // Logs written to a file carry no colour codes.
     for server in cluster.nodes.values() {
         assert!(
@@ -184,6 +185,25 @@ fn check_peer_port_garbage(cluster: &Cluster, leader: u64) {
     });
     assert!(logs.contains("not a quorate peer"), "{logs}");
     assert!(!logs.contains("raise frame_bytes_max"), "{logs}");
+}
+
+fn check_removed_member_readiness(cluster: &Cluster, leader: u64) {
+    // A removed member's /ready does not say it is "not a member yet".
+    let removed = cluster.follower(leader);
+    let remove = format!(r#"{{"action":"remove","id":{removed}}}"#);
+    let reply = http_until_accepted(
+        "POST",
+        cluster.url(leader),
+        "/v1/cluster/members",
+        remove.as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let reason = wait_for("the removed member to be unready", || {
+        let ready = http("GET", cluster.url(removed), "/ready", b"");
+        (ready.status == 503).then(|| ready.json()["reason"].to_string())
+    });
+    assert!(reason.contains("removed"), "{reason}");
+    assert!(!reason.contains("yet"), "{reason}");
 }
 
 #[test]

@@ -78,7 +78,11 @@ impl Readiness {
         }
         self.was_member = true;
         if status.leader.is_none() {
-            return not_ready("no leader known");
+            // A removed member is not told so: it only stops hearing
+            // from the leader.
+            return not_ready(
+                "no leader known: an election is under way, a quorum is unreachable, or this node was removed from the cluster",
+            );
         }
         let target = *self
             .commit_at_start
