@@ -249,3 +249,23 @@ fn a_restart_needs_no_cluster_id_and_a_refused_peer_logs_why() {
     let parsed: serde_json::Value = serde_json::from_str(line).expect("JSON log lines");
     assert!(parsed["level"].is_string(), "{line}");
 }
+
+#[test]
+fn bench_places_its_temporary_cluster_at_the_base_port() {
+    // Six consecutive free ports are likely but not certain: a taken one
+    // is refused up front, so another base is tried.
+    let (base, output) = wait_for("a bench run on six free ports", || {
+        let base = free_port();
+        let output = quorate()
+            .args(["bench", "--base-port", &base.to_string()])
+            .args(["--duration", "0.1", "--clients", "1", "--keys", "5"])
+            .output()
+            .expect("runs quorate bench");
+        let refused = String::from_utf8_lossy(&output.stderr).contains("--base-port");
+        (!refused).then_some((base, output))
+    });
+    let text = stdout(&output);
+    for port in [base + 1, base + 3, base + 5] {
+        assert!(text.contains(&format!("http://127.0.0.1:{port}")), "{text}");
+    }
+}
