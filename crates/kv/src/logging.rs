@@ -22,7 +22,9 @@ pub enum LogColor {
     /// Only when stderr is a terminal.
     #[default]
     Auto,
+    /// Also into files and pipes.
     Always,
+    /// Not even on a terminal.
     Never,
 }
 

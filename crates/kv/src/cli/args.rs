@@ -88,7 +88,7 @@ pub enum KvCommand {
         #[arg(long, value_enum, default_value_t = ConsistencyArg::Linearizable)]
         consistency: ConsistencyArg,
     },
-    /// Set a key. The value comes from stdin when it is `-` or left out.
+    /// Set a key (the value from stdin when it is `-` or left out).
     Put {
         /// The key (any UTF-8 text).
         key: String,
@@ -109,9 +109,11 @@ pub enum KvCommand {
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
     },
-    /// List keys with a prefix. Bytes that are not UTF-8 print as 0x and
-    /// hex digits; text that starts with 0x or a quote, or holds control
-    /// characters, prints quoted, so the two never look alike.
+    /// List keys with a prefix.
+    ///
+    /// Bytes that are not UTF-8 print as 0x and hex digits; text that
+    /// starts with 0x or a quote, or holds control characters, prints
+    /// quoted, so the two never look alike.
     Scan {
         /// Only keys starting with this text; none lists every key.
         #[arg(default_value = "")]
