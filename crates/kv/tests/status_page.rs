@@ -78,20 +78,21 @@ fn the_status_page_renders_the_leaders_view_and_election_times() {
         return;
     };
     let cluster = Cluster::start(3);
-    let leader = cluster.leader();
-    let follower = cluster.follower(leader);
-    // Every follower has acknowledged an entry, so progress is complete.
-    wait_for("match indexes on the leader", || {
+    // The page of a node that led while it rendered, with every member
+    // heard from (a loaded machine may hold an election in between).
+    let (opened_ms, page) = wait_for("the leader's page", || {
+        let leader = cluster.leader();
         let status = e2e_support::http("GET", cluster.url(leader), "/v1/cluster", b"").json();
         let members = status["members"].as_array()?.clone();
-        members
-            .iter()
-            .all(|m| m["last_contact_ms"].is_u64())
-            .then_some(())
+        if !members.iter().all(|m| m["last_contact_ms"].is_u64()) {
+            return None;
+        }
+        let opened_ms = now_ms();
+        let page = rendered_dom(&browser, &format!("{}/", cluster.url(leader)));
+        let led = page.contains(&format!(r#"<b id="leader">{leader}</b>"#))
+            && page.contains(&format!(r#"<b id="node">{leader}</b>"#));
+        led.then_some((opened_ms, page))
     });
-    let opened_ms = now_ms();
-
-    let page = rendered_dom(&browser, &format!("{}/", cluster.url(leader)));
     assert!(
         page.contains(r#"<h1>Cluster <span id="cluster">quorate</span></h1>"#),
         "{page}"
@@ -122,7 +123,13 @@ fn the_status_page_renders_the_leaders_view_and_election_times() {
         "listed at {at_ms}, page opened at {opened_ms}"
     );
 
-    let page = rendered_dom(&browser, &format!("{}/", cluster.url(follower)));
+    let (leader, page) = wait_for("a follower's page naming the leader", || {
+        let leader = cluster.leader();
+        let follower = cluster.follower(leader);
+        let page = rendered_dom(&browser, &format!("{}/", cluster.url(follower)));
+        let named = page.contains(&format!(r#"<b id="leader">{leader}</b>"#));
+        named.then_some((leader, page))
+    });
     assert_eq!(
         page.matches(r#"class="bar""#).count(),
         0,
