@@ -165,3 +165,34 @@ fn a_mutual_tls_cluster_serves_https_clients_with_certificates() {
     assert_eq!(read.text(), "v", "{}", newcomer.logs());
     drop(servers);
 }
+
+/// Issue 11 item 3: a client certificate listed by fingerprint in the
+/// token file gets that role; here `read`, so reads pass and writes are
+/// 403.
+#[test]
+fn a_client_certificate_in_the_token_file_gets_its_role() {
+    let root = tempfile::tempdir().expect("tempdir");
+    write_certificates(root.path());
+    let leaf = CertificateDer::pem_file_iter(root.path().join("node.pem"))
+        .expect("node.pem")
+        .next()
+        .expect("a certificate")
+        .expect("PEM");
+    let fingerprint = quorate_kv::api::ClientCertificate::of_der(leaf.as_ref()).name();
+    let tokens = root.path().join("tokens");
+    std::fs::write(&tokens, format!("read {fingerprint} node\n")).expect("writes");
+    let ports = (free_port(), free_port());
+    let flags = ["--auth-token-file", tokens.to_str().expect("utf-8")];
+    let _node = tls_server(root.path(), 1, ports, flags);
+    let url = format!("https://127.0.0.1:{}", ports.1);
+    let trusted = client_config(root.path(), true);
+    wait_for("the node to be ready over HTTPS", || {
+        let reply = https(&trusted, &url, "GET", "/ready")?;
+        (reply.status == 200).then_some(())
+    });
+    let read = https(&trusted, &url, "GET", "/v1/kv/absent").expect("answers");
+    assert_eq!(read.status, 404, "{}", read.text());
+    let write = https(&trusted, &url, "PUT", "/v1/kv/a").expect("answers");
+    assert_eq!(write.status, 403, "{}", write.text());
+    assert_eq!(write.json()["code"], "forbidden");
+}

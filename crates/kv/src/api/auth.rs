@@ -1,9 +1,13 @@
-//! Client authentication and authorization: bearer tokens with roles.
+//! Client authentication and authorization: bearer tokens and client
+//! certificates with roles.
 //!
-//! The token file (`--auth-token-file`) holds one token a line as
-//! `ROLE sha256:HEX [NAME]`: the SHA-256 of the token, never the token, so
-//! a leaked file does not leak credentials. A request sends
-//! `Authorization: Bearer <token>`; its hash picks the role. Roles nest:
+//! The token file (`--auth-token-file`) holds one credential a line as
+//! `ROLE sha256:HEX [NAME]`: the SHA-256 of a token, never the token, so
+//! a leaked file does not leak credentials; or `ROLE cert-sha256:HEX
+//! [NAME]`: the SHA-256 fingerprint of a client certificate's DER (with
+//! client TLS and `--client-ca-file`). A request sends `Authorization:
+//! Bearer <token>`, whose hash picks the role; without a known token, the
+//! connection's client certificate does. Roles nest:
 //! `read` (gets, scans, cluster status) < `readwrite` (puts, deletes,
 //! transactions) < `admin` (membership, leadership transfer, snapshots).
 //! Probes (`/health`, `/ready`, `/metrics`) stay open so orchestrators and
@@ -60,7 +64,7 @@ pub enum TokenFileError {
         #[source]
         source: std::io::Error,
     },
-    #[error("token file line {line} is not `ROLE sha256:HEX [NAME]` with ROLE read, readwrite or admin and 64 hex digits")]
+    #[error("token file line {line} is not `ROLE sha256:HEX [NAME]` or `ROLE cert-sha256:HEX [NAME]` with ROLE read, readwrite or admin and 64 hex digits")]
     Malformed { line: usize },
     #[error("token file line {line} repeats the token of line {first}")]
     Duplicate { line: usize, first: usize },
@@ -68,11 +72,29 @@ pub enum TokenFileError {
     Empty,
 }
 
-/// The configured tokens (by hash) and the open paths.
+/// The configured tokens and certificates (by hash) and the open paths.
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     roles: HashMap<[u8; 32], (Role, usize)>,
+    certificates: HashMap<[u8; 32], (Role, usize)>,
     open_paths: Vec<String>,
+}
+
+/// The SHA-256 fingerprint of the client certificate a TLS connection
+/// presented; the listener puts it into every request's extensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientCertificate(pub [u8; 32]);
+
+impl ClientCertificate {
+    /// The fingerprint of a DER-encoded certificate.
+    pub fn of_der(der: &[u8]) -> ClientCertificate {
+        ClientCertificate(digest(der))
+    }
+
+    /// `cert-sha256:HEX`, as the token file names it.
+    pub fn name(&self) -> String {
+        format!("cert-sha256:{}", super::hex_encode(&self.0))
+    }
 }
 
 /// `sha256:HEX` of a token, as the token file stores it.
@@ -100,6 +122,7 @@ impl Authenticator {
     /// Parses a token file's text; `#` starts a comment line.
     pub fn parse(text: &str) -> Result<Authenticator, TokenFileError> {
         let mut roles = HashMap::new();
+        let mut certificates = HashMap::new();
         for (index, line) in text.lines().enumerate() {
             let line_no = index + 1;
             let line = line.trim();
@@ -108,27 +131,31 @@ impl Authenticator {
             }
             let mut words = line.split_whitespace();
             let role = words.next().and_then(Role::parse);
-            let hash = words
-                .next()
-                .and_then(|word| word.strip_prefix("sha256:"))
+            let credential = words.next().unwrap_or_default();
+            let (table, hex) = match credential.strip_prefix("cert-sha256:") {
+                Some(hex) => (&mut certificates, Some(hex)),
+                None => (&mut roles, credential.strip_prefix("sha256:")),
+            };
+            let hash = hex
                 .and_then(super::types::hex_decode)
                 .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok());
             let (Some(role), Some(hash)) = (role, hash) else {
                 return Err(TokenFileError::Malformed { line: line_no });
             };
-            if let Some(&(_, first)) = roles.get(&hash) {
+            if let Some(&(_, first)) = table.get(&hash) {
                 return Err(TokenFileError::Duplicate {
                     line: line_no,
                     first,
                 });
             }
-            roles.insert(hash, (role, line_no));
+            table.insert(hash, (role, line_no));
         }
-        if roles.is_empty() {
+        if roles.is_empty() && certificates.is_empty() {
             return Err(TokenFileError::Empty);
         }
         Ok(Authenticator {
             roles,
+            certificates,
             open_paths: OPEN_PATHS_DEFAULT.map(str::to_owned).to_vec(),
         })
     }
@@ -153,6 +180,11 @@ impl Authenticator {
         self.roles
             .get(&digest(token.as_bytes()))
             .map(|&(role, _)| role)
+    }
+
+    /// The role of a client certificate; `None` for an unknown one.
+    pub fn role_of_certificate(&self, certificate: &ClientCertificate) -> Option<Role> {
+        self.certificates.get(&certificate.0).map(|&(role, _)| role)
     }
 
     /// The role a request needs; `None` for an open path.
@@ -180,7 +212,11 @@ pub(crate) async fn authorize(
     let Some(needed) = auth.required(request.method(), request.uri().path()) else {
         return next.run(request).await;
     };
-    match auth.role_of(request.headers()) {
+    let by_certificate = || {
+        let certificate = request.extensions().get::<ClientCertificate>()?;
+        auth.role_of_certificate(certificate)
+    };
+    match auth.role_of(request.headers()).or_else(by_certificate) {
         None => Rejection::Unauthorized.response(None),
         Some(role) if role < needed => Rejection::Forbidden.response(Some(format!(
             "role {} may not do this; it needs {}",
@@ -216,6 +252,22 @@ mod tests {
         assert_eq!(auth.role_of(&bearer("viewer")), Some(Role::Read));
         assert_eq!(auth.role_of(&bearer("guess")), None);
         assert_eq!(auth.role_of(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn client_certificates_map_to_roles_by_fingerprint() {
+        let known = ClientCertificate::of_der(b"certificate of the ops team");
+        let other = ClientCertificate::of_der(b"another certificate");
+        let file = format!("admin {} ops\nread {}\n", known.name(), token_hash("t"));
+        let auth = Authenticator::parse(&file).expect("parses");
+        assert_eq!(auth.role_of_certificate(&known), Some(Role::Admin));
+        assert_eq!(auth.role_of_certificate(&other), None);
+        assert_eq!(auth.role_of(&bearer("t")), Some(Role::Read));
+        let twice = format!("read {}\nadmin {}\n", known.name(), known.name());
+        assert!(matches!(
+            Authenticator::parse(&twice),
+            Err(TokenFileError::Duplicate { line: 2, first: 1 })
+        ));
     }
 
     #[test]

@@ -12,15 +12,17 @@ mod service;
 mod types;
 mod validate;
 
+pub use auth::{
+    token_hash, Authenticator, ClientCertificate, Role, TokenFileError, OPEN_PATHS_DEFAULT,
+};
 pub use error::{
     BadRequest, Busy, ErrorBody, Field, KvError, Outcome, Refusal, NO_LEADER_RETRY_AFTER_S,
 };
+pub use reject::Rejection;
 pub use response::{
     CLIENT_ID_HEADER, CREATE_REVISION_HEADER, IDEMPOTENCY_KEY_HEADER, MOD_REVISION_HEADER,
     REVISION_HEADER, VERSION_HEADER,
 };
-pub use auth::{token_hash, Authenticator, Role, TokenFileError, OPEN_PATHS_DEFAULT};
-pub use reject::Rejection;
 pub use router::{router, secured_router};
 pub use service::{Consistency, KvService, ReadAnswer, ReadQuery, WriteCall};
 pub(crate) use types::hex_encode;

@@ -11,6 +11,7 @@
 //! [`ConnectionLimits::connections_max`] connections a new one gets an
 //! immediate 503 and is closed.
 
+use crate::api::ClientCertificate;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::server::conn::http1;
@@ -78,7 +79,7 @@ pub async fn serve<L>(
     shutdown: impl Future<Output = ()> + Send,
 ) where
     L: axum::serve::Listener<Addr = std::net::SocketAddr>,
-    L::Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    L::Io: ClientIdentity + AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let slots = Arc::new(Semaphore::new(limits.connections_max.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -99,9 +100,13 @@ pub async fn serve<L>(
             tokio::spawn(refuse(io));
             continue;
         };
+        // Handlers that check where a request came from, or which
+        // certificate it presented, read these.
+        let mut with_peer = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        if let Some(certificate) = io.client_certificate() {
+            with_peer = with_peer.layer(axum::Extension(certificate));
+        }
         let io = TokioIo::new(Idle::new(io, limits.idle_timeout));
-        // Handlers that check where a request came from read this.
-        let with_peer = app.clone().layer(axum::Extension(ConnectInfo(peer)));
         let service = TowerToHyperService::new(with_peer);
         let connection = graceful.watch(builder.serve_connection(io, service));
         tokio::spawn(async move {
@@ -117,6 +122,28 @@ pub async fn serve<L>(
         .is_err()
     {
         tracing::warn!("open client connections did not finish in time; closing them");
+    }
+}
+
+/// What a connection proves about its client.
+pub trait ClientIdentity {
+    /// The fingerprint of the client certificate, on TLS connections that
+    /// presented one.
+    fn client_certificate(&self) -> Option<ClientCertificate>;
+}
+
+impl ClientIdentity for tokio::net::TcpStream {
+    fn client_certificate(&self) -> Option<ClientCertificate> {
+        None
+    }
+}
+
+impl ClientIdentity for tokio_rustls::server::TlsStream<tokio::net::TcpStream> {
+    fn client_certificate(&self) -> Option<ClientCertificate> {
+        let chain = self.get_ref().1.peer_certificates()?;
+        chain
+            .first()
+            .map(|leaf| ClientCertificate::of_der(leaf.as_ref()))
     }
 }
 
