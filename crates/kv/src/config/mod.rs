@@ -7,14 +7,14 @@
 
 mod addresses;
 mod checks;
-mod security;
 mod error;
 mod resolve;
+mod security;
 
 pub use addresses::{check_client_url, check_initial_cluster};
 pub use checks::{bind_error, CLUSTER_ID_FILE};
-pub use security::{SecuritySettings, MAX_CLIENT_CONNECTIONS_DEFAULT};
 pub use error::{ConfigError, Listener, Origin};
+pub use security::{SecuritySettings, MAX_CLIENT_CONNECTIONS_DEFAULT};
 
 use clap::Args;
 use serde::Deserialize;
@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// Open client connections at most; more get 503 [default: 1024].
     #[arg(long, value_name = "N")]
     pub max_client_connections: Option<usize>,
+    /// Paths answered without credentials when tokens are on,
+    /// comma-separated; empty for none [default: /health,/ready,/metrics].
+    #[arg(long, value_name = "PATH,...")]
+    pub auth_open_paths: Option<String>,
 }
 
 /// The TOML file: the same names as the flags, with underscores.
@@ -135,6 +139,7 @@ struct FileConfig {
     auth_token_file: Option<PathBuf>,
     join_token_file: Option<PathBuf>,
     max_client_connections: Option<usize>,
+    auth_open_paths: Option<String>,
 }
 
 /// Certificate, key and optional CA of one listener.

@@ -149,7 +149,10 @@ fn client_auth(config: &ServeConfig) -> Result<Option<Arc<crate::api::Authentica
         tracing::info!("client authentication is off: every client may read, write and administer");
         return Ok(None);
     };
-    let auth = crate::api::Authenticator::from_file(path)?;
+    let mut auth = crate::api::Authenticator::from_file(path)?;
+    if let Some(paths) = &config.security.auth_open_paths {
+        auth = auth.with_open_paths(paths.clone());
+    }
     Ok(Some(Arc::new(auth)))
 }
 
