@@ -220,6 +220,27 @@ fn joining_with_the_id_of_a_member_is_refused() {
     assert_eq!(roles(&url), vec![(1, "voter".to_owned())]);
 }
 
+/// Item 4: a member that applied its own removal stops serving: reads
+/// and writes are 410 `removed`, and `/ready` is not ready.
+#[test]
+fn a_removed_member_refuses_reads_and_writes_with_410() {
+    let cluster = Cluster::start(3);
+    let leader = cluster.leader();
+    let url = cluster.url(leader).to_owned();
+    assert_eq!(http("PUT", &url, "/v1/kv/a", b"1").status, 200);
+    let remove = format!(r#"{{"action":"remove","id":{leader}}}"#);
+    let removed =
+        e2e_support::http_until_accepted("POST", &url, "/v1/cluster/members", remove.as_bytes());
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    let refused = wait_for("the removed node to refuse reads", || {
+        let read = http("GET", &url, "/v1/kv/a?consistency=stale", b"");
+        (read.status == 410).then_some(read)
+    });
+    assert_eq!(refused.json()["code"], "removed");
+    assert_eq!(http("PUT", &url, "/v1/kv/a", b"2").status, 410);
+    assert_eq!(http("GET", &url, "/ready", b"").status, 503);
+}
+
 /// Item 5: eight clients running full scans of 16 MiB against the leader
 /// for three seconds do not make it step down: scans are cut at their
 /// byte limit, at most four run at once, and the Raft driver has its own

@@ -153,6 +153,10 @@ pub enum KvError {
     Indeterminate,
     #[error("the read did not complete in time (not applied); retry")]
     ReadTimeout,
+    #[error(
+        "this node was removed from the cluster (not applied); send requests to a current member"
+    )]
+    Removed,
 }
 
 /// Seconds a client waits before retrying when no leader is known: about
@@ -175,6 +179,7 @@ impl KvError {
             KvError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             KvError::Refused { .. } => StatusCode::CONFLICT,
             KvError::Indeterminate | KvError::ReadTimeout => StatusCode::GATEWAY_TIMEOUT,
+            KvError::Removed => StatusCode::GONE,
         }
     }
 
@@ -201,6 +206,7 @@ impl KvError {
             KvError::Refused { refusal } => refusal.code(),
             KvError::Indeterminate => "indeterminate",
             KvError::ReadTimeout => "read_timeout",
+            KvError::Removed => "removed",
         }
     }
 

@@ -38,6 +38,8 @@ pub async fn run(service: Arc<NodeService>) {
         was_member: false,
     };
     let mut last_publish: Option<Instant> = None;
+    // Seen in the configuration since start: leaving it means removal.
+    let mut seen_member = false;
     loop {
         tick.tick().await;
         let Ok(status) = service.group.status().await else {
@@ -49,6 +51,11 @@ pub async fn run(service: Arc<NodeService>) {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = health;
         learn_peers(&service, &status.conf_state).await;
+        let member = super::membership::is_member(&status.conf_state, status.node.get());
+        seen_member |= member;
+        service
+            .removed
+            .store(seen_member && !member, std::sync::atomic::Ordering::Relaxed);
         if last_publish.is_some_and(|at| at.elapsed() < PUBLISH_INTERVAL) {
             continue;
         }

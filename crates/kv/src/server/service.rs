@@ -64,6 +64,9 @@ pub struct NodeService {
     pub(crate) member_client: MemberClient,
     /// When each member's record was last proposed for it (`records`).
     pub(crate) record_slots: Mutex<BTreeMap<u64, tokio::time::Instant>>,
+    /// This node applied its own removal: it serves no more reads or
+    /// writes (410), so clients go to a current member.
+    pub(crate) removed: std::sync::atomic::AtomicBool,
     /// Leader changes seen here, for `GET /v1/cluster`.
     pub(crate) leader_history: super::leader_history::LeaderHistory,
 }
@@ -124,6 +127,7 @@ impl NodeService {
             metrics,
             member_client,
             record_slots: Mutex::new(BTreeMap::new()),
+            removed: std::sync::atomic::AtomicBool::new(false),
             leader_history: super::leader_history::LeaderHistory::default(),
         }
     }
@@ -225,6 +229,13 @@ impl NodeService {
             .map_err(|refusal| KvError::Refused { refusal })
     }
 
+    fn refuse_if_removed(&self) -> Result<(), KvError> {
+        if self.removed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(KvError::Removed);
+        }
+        Ok(())
+    }
+
     /// The most caught-up voter other than this node.
     async fn transfer_target(&self) -> Result<NodeId, KvError> {
         let status = self.group.status().await.map_err(|_| not_ready())?;
@@ -271,6 +282,7 @@ fn answer(sm: &ReplicatedKv, query: ReadQuery) -> ReadAnswer {
 
 impl KvService for NodeService {
     async fn write(&self, call: WriteCall) -> Result<WriteResponse, KvError> {
+        self.refuse_if_removed()?;
         let command = KvCommand {
             issued_at_ms: wall_clock_ms(),
             session: call.session,
@@ -294,6 +306,7 @@ impl KvService for NodeService {
         query: ReadQuery,
         consistency: Consistency,
     ) -> Result<ReadAnswer, KvError> {
+        self.refuse_if_removed()?;
         let mode = match consistency {
             Consistency::Linearizable => quorate::Consistency::Linearizable,
             Consistency::Lease => quorate::Consistency::Lease,
