@@ -208,14 +208,16 @@ fn check_snapshot(from: NodeId, term: Term, meta: &SnapshotMeta) -> Result<(), S
 ///
 /// Leader traffic (AppendEntries, heartbeat, InstallSnapshot, TimeoutNow)
 /// in the current term is admitted only from the leader this node already
-/// follows in that term or, while it knows none, from a member of its
-/// configuration or the candidate it voted for. So it is refused when this
+/// follows in that term or, while it knows none, from a member of a
+/// configuration it has been in since its snapshot (the current one, or an
+/// earlier one: a stale member may not yet know that a removed node was
+/// added back) or the candidate it voted for. So it is refused when this
 /// node leads the term, when it follows another leader of the term (at most
-/// one leader per term, §5.2), and from a non-member: a node never follows
-/// an impostor. A node whose configuration has no voters yet (a joiner
-/// waiting for its first snapshot) has nothing to check against and admits
-/// any sender; it holds no vote and the real leader's snapshot replaces
-/// what it was sent.
+/// one leader per term, §5.2), and from a node it has never known: a node
+/// never follows an impostor. A node whose configuration has no voters yet
+/// (a joiner waiting for its first snapshot) has nothing to check against
+/// and admits any sender; it holds no vote and the real leader's snapshot
+/// replaces what it was sent.
 ///
 /// Leader traffic in a newer term is admitted from anyone. A member whose
 /// configuration is stale must be able to follow a leader that was added
@@ -223,13 +225,16 @@ fn check_snapshot(from: NodeId, term: Term, meta: &SnapshotMeta) -> Result<(), S
 /// only a newer term can show it one. That is safe: a newer term's leader
 /// is the first this node sees in that term, so it cannot make two; Raft's
 /// safety rests on the voters that elected it, not on followers vetting
-/// it. What a stale member cannot do is adopt a same-term leader it does
-/// not know while it knows no leader; it then catches up once the term
+/// it. What a stale member cannot do is adopt a same-term leader it has
+/// never known while it knows no leader; it then catches up once the term
 /// moves on.
 ///
 /// A forwarded read's answer in the current term must come from the leader
-/// it was forwarded to, and a heartbeat acknowledgement may not claim a
-/// read round the leader never sent (it would confirm later reads).
+/// it was forwarded to. The leader refuses answers to what it never sent:
+/// a read round past its last (it would confirm later reads), a match past
+/// its last index (it would stop replication to that follower, whose log
+/// cannot hold entries the leader does not have) or a rejection of an
+/// append after its last index (next_index would pass the log's end).
 fn check_sender<S: LogStore>(raft: &Raft<S>, m: &Message) -> Result<(), StepError> {
     if m.term != raft.term {
         return Ok(());
@@ -247,6 +252,17 @@ fn check_sender<S: LogStore>(raft: &Raft<S>, m: &Message) -> Result<(), StepErro
             Some(ls) => bound(from, "read_round", resp.read_round, ls.read_round),
             None => Ok(()),
         },
+        MessageBody::AppendResponse(resp) if raft.leader_state().is_some() => {
+            let last = raft.log.last_index().get();
+            match resp {
+                AppendResponse::Accepted { match_index } => {
+                    bound(from, "match_index", match_index.get(), last)
+                }
+                AppendResponse::Rejected { rejected, .. } => {
+                    bound(from, "rejected", rejected.get(), last)
+                }
+            }
+        }
         _ => Ok(()),
     }
 }
@@ -264,7 +280,8 @@ fn check_leader<S: LogStore>(raft: &Raft<S>, from: NodeId, term: Term) -> Result
     }
     let conf = &raft.conf;
     let joiner = conf.voters.is_empty() && conf.voters_outgoing.is_empty();
-    if joiner || conf.contains(from) || raft.voted_for == from {
+    let known = raft.conf_history.iter().any(|(_, c)| c.contains(from));
+    if joiner || known || raft.voted_for == from {
         return Ok(());
     }
     Err(StepError::NotMember { from, term })

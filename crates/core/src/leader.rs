@@ -243,14 +243,8 @@ impl<S: LogStore> Raft<S> {
         let Some(pr) = ls.progress.get_mut(&from) else {
             return;
         };
-        let acked = match_index.min(last);
-        let updated = pr.maybe_update(acked);
-        // A probe answered at the known match also shows where the
-        // follower stands (as in etcd); without this, a probe after a
-        // stale or forged rejection would be answered, resent and answered
-        // again for as long as nothing new is proposed.
-        let probed = pr.state == ProgressState::Probe && pr.match_index == acked;
-        if updated || probed {
+        let updated = pr.maybe_update(match_index.min(last));
+        if updated {
             match pr.state {
                 ProgressState::Probe => pr.become_replicate(),
                 ProgressState::Snapshot { pending } if pr.match_index >= pending => {

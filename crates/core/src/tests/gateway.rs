@@ -116,29 +116,44 @@ fn reject_hint_at_u64_max_is_refused_without_panic() {
     assert_replication_progresses(&mut net, n(2));
 }
 
-/// A follower's hint past the leader's log end (or past the index it
-/// rejected) is clamped: next_index never passes last + 1, so replication
-/// to that follower goes on in the same term.
+/// A rejection of an append after the leader's last index was never sent
+/// and is refused; a follower's hint past the log end (or past the index it
+/// rejected) is clamped: next_index never passes what the leader can send,
+/// so replication to that follower goes on in the same term.
 #[test]
 fn reject_hint_past_log_end_is_clamped() {
     let mut net = led_by_one();
     let term = net.node(n(1)).term().get();
+    let m = msg(2, 1, term, rejected(1_000_000, 0, 1_000_000));
+    assert_refused(&mut net, m, "out_of_bounds");
+    // An append in flight: n2 in replicate, its match one behind.
+    net.node_mut(n(1))
+        .propose(Bytes::from_static(b"x"))
+        .unwrap();
+    net.handle_ready(n(1));
+    net.queue.clear();
     let last = net.node(n(1)).last_index();
-    for (rejected_at, hint) in [(1_000_000, 1_000_000), (last.get(), 1_000_000)] {
-        let m = msg(2, 1, term, rejected(rejected_at, 0, hint));
+    for hint in [1_000_000, last.get() + 1] {
+        let m = msg(2, 1, term, rejected(last.get(), 0, hint));
         net.node_mut(n(1))
             .step(m)
             .expect("a hint is advice, not refused");
         let status = net.node(n(1)).status();
         let peer = status.peers.iter().find(|p| p.id == n(2)).unwrap();
         assert!(
-            peer.next_index <= last.next(),
-            "next {} past last {last}",
+            peer.next_index <= last,
+            "next {} past rejected {last}",
             peer.next_index
         );
-        net.stabilize();
     }
-    assert_replication_progresses(&mut net, n(2));
+    net.stabilize();
+    net.propose(n(1), b"after").unwrap();
+    assert_eq!(net.node(n(2)).last_index(), net.node(n(1)).last_index());
+    let applied = net.applied_data(n(2));
+    assert_eq!(
+        applied,
+        [&b"before"[..], b"x", b"after"].map(<[u8]>::to_vec)
+    );
 }
 
 #[test]
@@ -278,9 +293,11 @@ fn newer_term_leader_added_after_the_configuration_is_followed() {
 
 /// A forwarded read may only be answered by the leader it went to, and a
 /// heartbeat acknowledgement cannot claim a read round never sent: either
-/// would let a read be served at an index no quorum confirmed.
+/// would let a read be served at an index no quorum confirmed. An append
+/// acknowledgement past the leader's log would stop replication to that
+/// follower.
 #[test]
-fn read_answers_and_acks_the_leader_never_asked_for_are_refused() {
+fn answers_and_acks_for_what_was_never_sent_are_refused() {
     let mut net = led_by_one();
     let term = net.node(n(1)).term().get();
     let answer = MessageBody::ReadIndexResponse(ReadIndexResponse {
@@ -293,6 +310,12 @@ fn read_answers_and_acks_the_leader_never_asked_for_are_refused() {
         read_round: u64::MAX,
     });
     assert_refused(&mut net, msg(2, 1, term, ack), "out_of_bounds");
+    let past_end = net.node(n(1)).last_index().get() + 5;
+    let accepted = MessageBody::AppendResponse(AppendResponse::Accepted {
+        match_index: idx(past_end),
+    });
+    assert_refused(&mut net, msg(2, 1, term, accepted), "out_of_bounds");
+    assert_replication_progresses(&mut net, n(2));
 }
 
 #[test]
@@ -304,4 +327,31 @@ fn message_naming_no_sender_or_another_recipient_is_refused() {
     assert_refused(&mut net, msg(2, 2, term, beat()), "misaddressed");
     let result = net.node_mut(n(2)).step(msg(1, 3, term, beat()));
     assert_eq!(result.unwrap_err().reason(), "misaddressed");
+}
+
+/// Thesis §4.1: a member whose configuration is stale (it has not yet
+/// seen n4 added back after its removal) still follows n4 leading its
+/// term, while a node it has never known (99) stays refused.
+#[test]
+fn same_term_leader_known_from_an_earlier_configuration_is_followed() {
+    let mut net = Network::new(3, |_| {});
+    let mut with_four = ConfState::with_voters([n(1), n(2), n(3)]);
+    with_four.voters.insert(n(4));
+    let remove = ConfChange::single(ConfChangeOp::Remove(n(4)));
+    let mut log = log_with_terms(&[1, 1]);
+    log[1].kind = EntryKind::ConfChange;
+    log[1].data = remove.encode();
+    net.add_node_with_log(n(2), with_four, &log, hard_state(3, 2), |_| {});
+    assert!(!net.node(n(2)).conf_state().contains(n(4)));
+    let last = EntryId::new(Term::new(1), idx(2));
+    assert_refused(
+        &mut net,
+        msg(99, 2, 3, append(last, Vec::new(), 2)),
+        "not_member",
+    );
+    net.node_mut(n(2))
+        .step(msg(4, 2, 3, append(last, vec![entry(3, 3)], 2)))
+        .expect("a node of an earlier configuration may lead");
+    assert_eq!(net.node(n(2)).leader(), Some(n(4)));
+    assert_eq!(net.node(n(2)).last_index(), idx(3));
 }
