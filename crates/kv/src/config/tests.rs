@@ -46,7 +46,14 @@ fn flags_win_over_environment_which_wins_over_the_file() {
     std::fs::write(&path, toml).expect("write config");
     let file = path.to_str().expect("utf-8 path");
     let config = resolve(
-        &["--config", file, "--node-id", "2", "--listen-peer", "0.0.0.0:7001"],
+        &[
+            "--config",
+            file,
+            "--node-id",
+            "2",
+            "--listen-peer",
+            "0.0.0.0:7001",
+        ],
         &[("QUORATE_NODE_ID", "9"), ("QUORATE_CLUSTER_ID", "from-env")],
     )
     .expect("valid");
