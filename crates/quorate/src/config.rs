@@ -33,6 +33,11 @@ pub const CATCH_UP_ROUND_DEFAULT: Duration = Duration::from_millis(500);
 /// Events a slow `subscribe()` receiver may fall behind before it loses
 /// the oldest ones.
 pub const EVENTS_CAPACITY_DEFAULT: usize = 256;
+/// WAL segment file size: each is preallocated whole, so an empty node
+/// takes this much disk at once.
+pub const WAL_SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// How often a node whose disk is full retries its pending WAL write.
+pub const DISK_FULL_RETRY_DEFAULT: Duration = Duration::from_millis(100);
 
 /// When a group snapshots its state machine and compacts its log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +81,12 @@ pub struct NodeConfig {
     pub catch_up_rounds_max: u32,
     pub catch_up_round: Duration,
     pub events_capacity: usize,
+    /// Size of each WAL segment file (see [`WAL_SEGMENT_BYTES_DEFAULT`]).
+    pub wal_segment_bytes: u64,
+    /// On a full disk the node keeps its unwritten batches, acknowledges
+    /// nothing (peers see it as unavailable, the rest of the cluster keeps
+    /// writing) and retries this often; it resumes once space is freed.
+    pub disk_full_retry: Duration,
     /// Per-group protocol settings; `id`, tick counts and `seed` are
     /// filled in from this config for each group.
     pub raft: quorate_core::Config,
@@ -105,6 +116,8 @@ impl NodeConfig {
             catch_up_rounds_max: CATCH_UP_ROUNDS_MAX_DEFAULT,
             catch_up_round: CATCH_UP_ROUND_DEFAULT,
             events_capacity: EVENTS_CAPACITY_DEFAULT,
+            wal_segment_bytes: WAL_SEGMENT_BYTES_DEFAULT,
+            disk_full_retry: DISK_FULL_RETRY_DEFAULT,
             raft,
         }
     }

@@ -4,7 +4,7 @@
 use crate::error::BatchError;
 use crate::format::FRAME_HEADER_LEN;
 use crate::record::{
-    entries_record_len, meta_record_len_max, SnapshotFileRef, SnapshotRecord,
+    entries_fitting, entries_record_len, meta_record_len_max, SnapshotFileRef, SnapshotRecord,
     SNAPSHOT_NAME_BYTES_MAX,
 };
 use crate::snapshot::SnapshotFile;
@@ -60,6 +60,27 @@ impl WalBatch {
             entries: entries.to_vec(),
         });
         self
+    }
+
+    /// Appends the longest prefix of `entries` that keeps this batch within
+    /// `bytes_max` encoded bytes (at least one entry into an empty batch);
+    /// returns how many were taken. Lets a writer split a long run of
+    /// entries over several batches, each within the WAL's batch limit.
+    pub fn append_within(&mut self, group: GroupId, entries: &[Entry], bytes_max: u64) -> usize {
+        let room = bytes_max.saturating_sub(self.encoded_bytes);
+        let room = usize::try_from(room).unwrap_or(usize::MAX);
+        let mut count = entries_fitting(entries, room);
+        if count == 0 && self.ops.is_empty() {
+            count = entries.len().min(1);
+        }
+        self.append(group, &entries[..count]);
+        count
+    }
+
+    /// Adds every operation of `other` after this batch's.
+    pub fn extend(&mut self, other: WalBatch) {
+        self.encoded_bytes += other.encoded_bytes;
+        self.ops.extend(other.ops);
     }
 
     /// Records `group`'s hard state (Figure 2: current_term, voted_for) and

@@ -13,8 +13,10 @@ pub enum WalOpenError {
     Io { path: PathBuf, source: io::Error },
     #[error("{path} is locked by another process; stop it or pick another directory")]
     Locked { path: PathBuf },
-    #[error("the disk holding {path} is full; free space and reopen")]
-    DiskFull { path: PathBuf },
+    /// `needed` is the size of the segment file that did not fit (0 when
+    /// the disk filled elsewhere).
+    #[error("the disk holding {path} is full ({needed} bytes needed for a WAL segment); free space, or lower the segment size (quorate serve --wal-segment-bytes), and reopen")]
+    DiskFull { path: PathBuf, needed: u64 },
     #[error("corrupt WAL at {file}:{offset}: {reason}; restore from a replica or run Wal::repair (see DESIGN.md)")]
     Corrupt {
         file: PathBuf,

@@ -118,6 +118,19 @@ fn finish(out: &mut Vec<u8>, start: usize, crc_len: usize) {
 }
 
 /// Encoded size of an entries record holding `entries`.
+/// How many of `entries`, from the first, fit in one record of at most
+/// `bytes_max` bytes.
+pub(crate) fn entries_fitting(entries: &[Entry], bytes_max: usize) -> usize {
+    let mut len = RECORD_PREFIX_LEN + ENTRIES_FIXED_LEN;
+    entries
+        .iter()
+        .take_while(|entry| {
+            len += ENTRY_DESCRIPTOR_LEN + entry.data.len();
+            align_up(len) <= bytes_max
+        })
+        .count()
+}
+
 pub(crate) fn entries_record_len(entries: &[Entry]) -> usize {
     let data: usize = entries.iter().map(|entry| entry.data.len()).sum();
     align_up(RECORD_PREFIX_LEN + ENTRIES_FIXED_LEN + ENTRY_DESCRIPTOR_LEN * entries.len() + data)

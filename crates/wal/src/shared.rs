@@ -13,7 +13,7 @@ use crate::WalOptions;
 use quorate_core::GroupId;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Called once a submitted batch is durable (`Ok`) or was refused (`Err`).
@@ -76,6 +76,8 @@ pub(crate) struct Shared {
     pub queue: Mutex<Queue>,
     pub queue_ready: Condvar,
     pub counters: Counters,
+    /// The writer waits for space (`WalOptions::disk_full_retry`).
+    pub disk_full: AtomicBool,
 }
 
 impl Shared {

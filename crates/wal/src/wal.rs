@@ -44,6 +44,13 @@ pub struct WalOptions {
     pub queue_bytes_max: u64,
     /// Bytes one group commit takes from the queue (at least one batch).
     pub frame_bytes_max: u64,
+    /// What a write that finds the disk full does. `None` refuses the
+    /// batches with [`WalWriteError::DiskFull`] (the log stays usable).
+    /// `Some(wait)` keeps them queued and retries every `wait` until space
+    /// returns, acknowledging nothing meanwhile; [`Wal::disk_full`] says so.
+    /// A server wants the latter: a node whose disk filled stops
+    /// acknowledging, and resumes by itself once space is freed.
+    pub disk_full_retry: Option<std::time::Duration>,
 }
 
 impl WalOptions {
@@ -55,6 +62,7 @@ impl WalOptions {
             cache_bytes_per_group_max: CACHE_BYTES_PER_GROUP_DEFAULT,
             queue_bytes_max: QUEUE_BYTES_DEFAULT,
             frame_bytes_max: FRAME_BYTES_DEFAULT,
+            disk_full_retry: None,
         }
     }
 
@@ -102,6 +110,7 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> WalOpenError + '_ {
         if is_disk_full(&source) {
             WalOpenError::DiskFull {
                 path: path.to_path_buf(),
+                needed: 0,
             }
         } else {
             WalOpenError::Io {
@@ -229,6 +238,19 @@ impl Wal {
         Ok(())
     }
 
+    /// The largest batch [`Wal::submit`] accepts, in encoded bytes.
+    pub fn batch_bytes_max(&self) -> u64 {
+        self.shared.options.batch_bytes_max()
+    }
+
+    /// True while the writer waits for space to write a frame (see
+    /// [`WalOptions::disk_full_retry`]): nothing is being acknowledged.
+    pub fn disk_full(&self) -> bool {
+        self.shared
+            .disk_full
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Submits `batch` and blocks until it is durable. Not for async code:
     /// use [`Wal::submit`] with a channel there.
     pub fn write(&self, batch: WalBatch) -> Result<(), WalWriteError> {
@@ -302,6 +324,7 @@ fn start_writer(
         }),
         queue_ready: Condvar::new(),
         counters: Counters::default(),
+        disk_full: std::sync::atomic::AtomicBool::new(false),
     });
     shared.lock_queue().views = shared.durable_views();
     let placeholder = match shared
@@ -363,6 +386,7 @@ fn create_next_segment(writer: &mut Writer, seq: u64) -> Result<(), WalOpenError
     let file = prepare_segment(fs.as_ref(), &dir, &header, &checkpoint).map_err(|_| {
         WalOpenError::DiskFull {
             path: segment_path(&dir, seq),
+            needed: header.segment_bytes,
         }
     })?;
     publish_segment(fs.as_ref(), &dir, seq);

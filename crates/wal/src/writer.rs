@@ -16,6 +16,7 @@ use crate::segment::{checkpoint_frame, prepare_segment, publish_segment, segment
 use crate::shared::{count, read, write, Pending, Shared};
 use crate::state::{EntryLoc, SegmentUsage, Violation};
 use quorate_core::{Entry, GroupId};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 pub(crate) struct Writer {
@@ -105,7 +106,7 @@ impl Writer {
             }
         }
         if records > 0 {
-            match self.write_frame(records) {
+            match self.write_frame_waiting_for_space(records) {
                 Ok(frame_offset) => self.apply(&pendings, frame_offset),
                 Err(NoSpace) => return self.fail_all(pendings),
             }
@@ -114,6 +115,33 @@ impl Writer {
         for pending in pendings {
             (pending.callback)(Ok(()));
         }
+    }
+
+    /// Writes the frame; on a full disk, with `disk_full_retry` set, waits
+    /// and retries (the frame and its batches stay as they are, so nothing
+    /// is acknowledged until it is durable) until space returns or the WAL
+    /// closes.
+    fn write_frame_waiting_for_space(&mut self, records: u32) -> Result<u64, NoSpace> {
+        let mut result = self.write_frame(records);
+        let Some(wait) = self.shared.options.disk_full_retry else {
+            return result;
+        };
+        while result.is_err() {
+            let queue = self.shared.lock_queue();
+            if queue.closed {
+                break;
+            }
+            if !self.shared.disk_full.swap(true, Ordering::Relaxed) {
+                tracing::error!(dir = %self.shared.dir.display(), "disk full: no longer acknowledging writes; retrying until space is freed");
+            }
+            // Wakes early when the WAL closes (or a batch is queued).
+            drop(self.shared.queue_ready.wait_timeout(queue, wait));
+            result = self.write_frame(records);
+        }
+        if result.is_ok() && self.shared.disk_full.swap(false, Ordering::Relaxed) {
+            tracing::warn!(dir = %self.shared.dir.display(), "disk space is back: acknowledging writes again");
+        }
+        result
     }
 
     /// Disk full: refuse these batches and everything queued behind them

@@ -83,6 +83,61 @@ fn disk_full_is_a_typed_error_and_the_log_stays_readable() {
     }
 }
 
+/// With `disk_full_retry`, a full disk holds batches unacknowledged (the
+/// node stops acknowledging what it cannot persist) and the WAL resumes by
+/// itself once space is freed, losing nothing.
+#[test]
+fn disk_full_with_retry_holds_batches_until_space_returns() {
+    let fs = FaultFs::new();
+    let mut wal_options = options(SEGMENT_BYTES);
+    wal_options.disk_full_retry = Some(std::time::Duration::from_millis(2));
+    let wal =
+        Wal::open_with_fs(Arc::new(fs.clone()), Path::new("/wal"), wal_options).expect("open");
+    fs.set_space_limit(Some(fs.used_bytes() + SEGMENT_BYTES / 2));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut rng = SeqRng(11);
+    let mut model = Model::default();
+    let mut held = None;
+    for _ in 0..300 {
+        let (ops, next) = batch_ops(&mut rng, &model);
+        let tx = tx.clone();
+        wal.submit(to_batch(&ops), move |result| {
+            let _ = tx.send(result.is_ok());
+        })
+        .expect("submit");
+        let acked = loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(1)) {
+                Ok(ok) => break ok,
+                Err(_) if wal.disk_full() => break false,
+                Err(_) => {}
+            }
+        };
+        if !acked {
+            held = Some(next);
+            break;
+        }
+        model = next;
+    }
+    let next = held.expect("the disk filled");
+    assert!(wal.disk_full());
+    assert_matches(&wal, &model);
+    assert!(
+        rx.recv_timeout(std::time::Duration::from_millis(50))
+            .is_err(),
+        "nothing is acknowledged while the disk is full"
+    );
+    fs.clear_faults();
+    assert_eq!(
+        rx.recv().ok(),
+        Some(true),
+        "acknowledged once space is back"
+    );
+    assert!(!wal.disk_full());
+    assert_matches(&wal, &next);
+    drop(wal);
+    assert_matches(&open(&fs).expect("reopen"), &next);
+}
+
 #[derive(Clone, Copy)]
 enum FaultKindCase {
     Space,

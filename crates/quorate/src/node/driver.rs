@@ -18,12 +18,16 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
+/// 1 while the node's disk is full and it acknowledges nothing, else 0.
+const WAL_DISK_FULL: &str = "quorate_wal_disk_full";
+
 /// Events handled in one step at most; the rest wait for the next step,
 /// so one flood cannot starve ticks and WAL completions.
 pub(crate) const STEP_EVENTS_MAX: usize = 4096;
 /// WAL batches submitted and not yet durable. At the limit the driver
-/// stops collecting `Ready`s until one completes. Also the capacity of the
-/// durable-notification channel, so the WAL callback never finds it full.
+/// stops collecting `Ready`s until one completes; the `Ready` taken last may
+/// add the few batches it needs beyond it (see `persist::Staging`), which
+/// also bounds the durable-notification channel.
 pub(crate) const WAL_BATCHES_IN_FLIGHT_MAX: usize = 64;
 /// Background reports (snapshots) waiting for the driver; senders wait.
 pub(crate) const INTERNAL_QUEUE_MAX: usize = 1024;
@@ -36,7 +40,7 @@ pub(crate) struct Inputs {
     pub commands: mpsc::Receiver<Command>,
     pub inbound: mpsc::Receiver<Inbound>,
     pub internal: mpsc::Receiver<Internal>,
-    pub durable: mpsc::Receiver<Durable>,
+    pub durable: mpsc::UnboundedReceiver<Durable>,
 }
 
 impl Inputs {
@@ -80,7 +84,7 @@ pub(crate) struct Driver {
     pub transport: Arc<dyn Transport>,
     pub groups: BTreeMap<GroupId, GroupSlot>,
     pub internal_tx: mpsc::Sender<Internal>,
-    pub durable_tx: mpsc::Sender<Durable>,
+    pub durable_tx: mpsc::UnboundedSender<Durable>,
     /// Sequence number of the last submitted WAL batch.
     pub batch_seq: u64,
     pub batches_in_flight: usize,
@@ -99,7 +103,7 @@ impl Driver {
         wal: Arc<Wal>,
         transport: Arc<dyn Transport>,
         internal_tx: mpsc::Sender<Internal>,
-        durable_tx: mpsc::Sender<Durable>,
+        durable_tx: mpsc::UnboundedSender<Durable>,
     ) -> Driver {
         Driver {
             node: config.node_id,
@@ -171,6 +175,7 @@ impl Driver {
                 slot.raw.tick();
             }
         }
+        metrics::gauge!(WAL_DISK_FULL).set(if self.wal.disk_full() { 1.0 } else { 0.0 });
     }
 
     /// Sends this step's envelopes: one call per peer.

@@ -57,7 +57,12 @@ impl Node {
         config.validate()?;
         let config = Arc::new(config);
         let dir = config.data_dir.join("wal");
-        let options = WalOptions::new(config.node_id, config.cluster_id);
+        let mut options = WalOptions::new(config.node_id, config.cluster_id);
+        options.segment_bytes = config.wal_segment_bytes;
+        options.disk_full_retry = Some(config.disk_full_retry);
+        // The driver keeps at most this many batches in flight, each within
+        // the batch limit, so the WAL's queue never refuses one.
+        options.queue_bytes_max = WAL_BATCHES_IN_FLIGHT_MAX as u64 * options.batch_bytes_max();
         let wal = tokio::task::spawn_blocking(move || Wal::open(dir, options))
             .await
             .map_err(|_| StartError::Interrupted)??;
@@ -69,7 +74,7 @@ impl Node {
         }
         let (commands_tx, commands) = mpsc::channel(config.command_queue_max);
         let (internal_tx, internal) = mpsc::channel(INTERNAL_QUEUE_MAX);
-        let (durable_tx, durable) = mpsc::channel(WAL_BATCHES_IN_FLIGHT_MAX);
+        let (durable_tx, durable) = mpsc::unbounded_channel();
         let driver = Driver::new(
             Arc::clone(&config),
             Arc::clone(&wal),
@@ -111,6 +116,13 @@ impl Node {
     /// state machine.
     pub fn groups_on_disk(&self) -> Vec<GroupId> {
         self.wal().groups()
+    }
+
+    /// True while the disk is full: the node acknowledges nothing and
+    /// retries its pending write until space is freed (see
+    /// [`NodeConfig::disk_full_retry`]).
+    pub fn disk_full(&self) -> bool {
+        self.wal.as_ref().is_some_and(|wal| wal.disk_full())
     }
 
     fn wal(&self) -> &Arc<Wal> {

@@ -49,22 +49,23 @@ impl Router<'_> {
 
 impl Driver {
     /// Takes a `Ready` from every group that has one (and is not waiting
-    /// for its previous one), writes them all in one WAL batch.
+    /// for its previous one) and writes their durable state in as few WAL
+    /// batches as the WAL's batch limit allows — one, unless they are large.
     pub(crate) fn collect_ready(&mut self) {
-        if self.batches_in_flight >= WAL_BATCHES_IN_FLIGHT_MAX {
-            return;
-        }
-        let seq = self.batch_seq + 1;
-        let mut batch = WalBatch::new();
+        let mut staging = Staging::new(self.wal.batch_bytes_max());
         let mut router = Router {
             outbox: &mut self.outbox,
             transport: &self.transport,
             internal: &self.internal_tx,
         };
         let backlog_max = self.config.apply_backlog_bytes_max;
+        let first_seq = self.batch_seq + 1;
         for slot in self.groups.values_mut() {
             for meta in slot.compactions.drain(..) {
-                batch.compact(slot.id, meta);
+                staging.open.compact(slot.id, meta);
+            }
+            if self.batches_in_flight + staging.batches() >= WAL_BATCHES_IN_FLIGHT_MAX {
+                continue; // compactions still go out; Readies wait a step
             }
             let backlog = slot.shared.apply_backlog_bytes.load(Ordering::Relaxed);
             if slot.in_flight.is_some() || backlog > backlog_max || !slot.raw.has_ready() {
@@ -74,13 +75,15 @@ impl Driver {
             publish_changes(slot, &ready);
             answer_reads(slot, &mut ready);
             router.route(slot, std::mem::take(&mut ready.messages));
-            if stage(slot, &ready, &mut batch) {
-                slot.in_flight = Some((seq, ready));
+            if stage(slot, &ready, &mut staging) {
+                // Durable once the batch holding its last record is.
+                slot.in_flight = Some((first_seq + staging.batches() as u64, ready));
             } else {
                 finish(slot, ready, &mut router);
             }
         }
-        if !batch.is_empty() {
+        for batch in staging.into_batches() {
+            let seq = self.batch_seq + 1;
             self.submit(seq, batch);
         }
     }
@@ -93,12 +96,16 @@ impl Driver {
             .batch_bytes
             .record(batch.encoded_bytes() as f64);
         let result = self.wal.submit(batch, move |result| match result {
-            Ok(()) => match durable.try_send((seq, submitted_at)) {
-                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    unreachable!("more WAL batches in flight than WAL_BATCHES_IN_FLIGHT_MAX")
-                }
-            },
+            // A send error means the driver is gone (shutdown).
+            Ok(()) => {
+                let _ = durable.send((seq, submitted_at));
+            }
+            // With `disk_full_retry` set the WAL reports a full disk only
+            // when it closes: the batch was never acknowledged, so nothing
+            // depends on it and the node is stopping anyway.
+            Err(quorate_wal::WalWriteError::DiskFull { path }) => {
+                tracing::warn!(path = %path.display(), "WAL closed while the disk was full; the last batch was not written");
+            }
             Err(error) => fatal_wal(&error),
         });
         if let Err(error) = result {
@@ -142,22 +149,79 @@ fn fatal_wal(error: &quorate_wal::WalWriteError) -> ! {
     std::process::abort()
 }
 
-/// Adds the `Ready`'s durable state to `batch`; false if it has none.
-fn stage(slot: &GroupSlot, ready: &Ready, batch: &mut WalBatch) -> bool {
+/// One driver step's WAL batches, each within the WAL's batch limit. A
+/// `Ready` larger than the limit is spread over consecutive batches; the WAL
+/// writes them in order, so when the last is durable all of it is, and a
+/// crash in between leaves a prefix of its entries that nothing
+/// acknowledged yet.
+struct Staging {
+    bytes_max: u64,
+    sealed: Vec<WalBatch>,
+    open: WalBatch,
+}
+
+impl Staging {
+    fn new(bytes_max: u64) -> Staging {
+        Staging {
+            bytes_max,
+            sealed: Vec::new(),
+            open: WalBatch::new(),
+        }
+    }
+
+    /// Batches sealed so far; the open one gets sequence number
+    /// `first + batches()`.
+    fn batches(&self) -> usize {
+        self.sealed.len()
+    }
+
+    /// Starts a new batch when `bytes` more would not fit the open one.
+    fn make_room(&mut self, bytes: u64) {
+        if !self.open.is_empty() && self.open.encoded_bytes() + bytes > self.bytes_max {
+            self.sealed.push(std::mem::take(&mut self.open));
+        }
+    }
+
+    fn append(&mut self, group: quorate_core::GroupId, mut entries: &[quorate_core::Entry]) {
+        while !entries.is_empty() {
+            let taken = self.open.append_within(group, entries, self.bytes_max);
+            entries = &entries[taken..];
+            if !entries.is_empty() {
+                self.sealed.push(std::mem::take(&mut self.open));
+            }
+        }
+    }
+
+    fn into_batches(mut self) -> Vec<WalBatch> {
+        if !self.open.is_empty() {
+            self.sealed.push(self.open);
+        }
+        self.sealed
+    }
+}
+
+/// Adds the `Ready`'s durable state to `staging`; false if it has none.
+fn stage(slot: &GroupSlot, ready: &Ready, staging: &mut Staging) -> bool {
     let mut staged = false;
     if let Some(meta) = &ready.snapshot {
+        let mut record = WalBatch::new();
         match slot.received.get(&meta.last) {
-            Some(file) => batch.install_snapshot_file(slot.id, file),
-            None => batch.install_snapshot(slot.id, meta.clone()),
+            Some(file) => record.install_snapshot_file(slot.id, file),
+            None => record.install_snapshot(slot.id, meta.clone()),
         };
+        staging.make_room(record.encoded_bytes());
+        staging.open.extend(record);
         staged = true;
     }
     if !ready.entries.is_empty() {
-        batch.append(slot.id, &ready.entries);
+        staging.append(slot.id, &ready.entries);
         staged = true;
     }
     if let Some(hard_state) = ready.hard_state {
-        batch.hard_state(slot.id, hard_state);
+        let mut record = WalBatch::new();
+        record.hard_state(slot.id, hard_state);
+        staging.make_room(record.encoded_bytes());
+        staging.open.extend(record);
         staged = true;
     }
     staged
