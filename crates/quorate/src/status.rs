@@ -37,6 +37,9 @@ pub struct GroupStatus {
     /// A leader is known and, on the leader, a quorum was heard from within
     /// an election timeout.
     pub is_healthy: bool,
+    /// The node's disk is full: it acknowledges nothing until space is
+    /// freed (see `NodeConfig::disk_full_retry`).
+    pub disk_full: bool,
 }
 
 /// A change worth telling subscribers about.

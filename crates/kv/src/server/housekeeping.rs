@@ -84,6 +84,11 @@ impl Readiness {
             return not_ready("not a member of the cluster (not added yet, or removed)");
         }
         self.was_member = true;
+        if status.disk_full {
+            return not_ready(
+                "disk_full: the data directory's disk is full; this node acknowledges no writes until space is freed, then resumes by itself",
+            );
+        }
         if status.leader.is_none() {
             // A removed member is not told so: it only stops hearing
             // from the leader.

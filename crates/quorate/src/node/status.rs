@@ -6,7 +6,7 @@ use crate::node::slot::GroupSlot;
 use crate::status::{GroupStatus, PeerProgress};
 use quorate_core::Role;
 
-pub(crate) fn report(slot: &GroupSlot, config: &NodeConfig) -> GroupStatus {
+pub(crate) fn report(slot: &GroupSlot, config: &NodeConfig, disk_full: bool) -> GroupStatus {
     let status = slot.raw.status();
     let applied = *slot.shared.applied.borrow();
     let election_ticks = u64::from(config.election_ticks);
@@ -49,6 +49,9 @@ pub(crate) fn report(slot: &GroupSlot, config: &NodeConfig) -> GroupStatus {
         peers,
         lease_valid: status.lease_valid,
         is_current: status.leader.is_some() && applied >= status.commit_index,
-        is_healthy: status.leader.is_some() && (status.role != Role::Leader || quorum_heard),
+        is_healthy: status.leader.is_some()
+            && (status.role != Role::Leader || quorum_heard)
+            && !disk_full,
+        disk_full,
     }
 }

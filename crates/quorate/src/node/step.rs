@@ -115,7 +115,7 @@ impl Driver {
                 let report = self
                     .groups
                     .get(&group)
-                    .map(|slot| status::report(slot, &self.config));
+                    .map(|slot| status::report(slot, &self.config, self.wal.disk_full()));
                 let _ = reply.send(report);
             }
             Command::Shutdown { done } => return Some(done),
