@@ -36,6 +36,8 @@ pub const EVENTS_CAPACITY_DEFAULT: usize = 256;
 /// WAL segment file size: each is preallocated whole, so an empty node
 /// takes this much disk at once.
 pub const WAL_SEGMENT_BYTES_DEFAULT: u64 = 64 << 20;
+/// Room for a WAL record's and frame's own bytes around the largest entry.
+const PROPOSAL_SEGMENT_SLACK_BYTES: u64 = 4096;
 /// How often a node whose disk is full retries its pending WAL write.
 pub const DISK_FULL_RETRY_DEFAULT: Duration = Duration::from_millis(100);
 
@@ -151,6 +153,19 @@ impl NodeConfig {
         ];
         if let Some((field, _)) = positive.iter().find(|(_, zero)| *zero) {
             return Err(ConfigError::Zero { field });
+        }
+        // One entry never spans WAL batches, and a batch is at most half a
+        // segment (with its record and frame overhead).
+        if self
+            .raft
+            .proposal_bytes_max
+            .saturating_add(PROPOSAL_SEGMENT_SLACK_BYTES)
+            > self.wal_segment_bytes / 2
+        {
+            return Err(ConfigError::ProposalExceedsSegment {
+                proposal: self.raft.proposal_bytes_max,
+                segment: self.wal_segment_bytes,
+            });
         }
         self.group_raft_config(quorate_core::GroupId::new(0))
             .validate()

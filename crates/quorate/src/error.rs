@@ -27,6 +27,8 @@ pub enum ConfigError {
     Zero { field: &'static str },
     #[error("invalid Raft settings: {0}")]
     Raft(#[source] quorate_core::ConfigError),
+    #[error("raft.proposal_bytes_max ({proposal}) must fit in half a WAL segment with room to spare (wal_segment_bytes {segment}); raise the segment size or lower the proposal limit")]
+    ProposalExceedsSegment { proposal: u64, segment: u64 },
 }
 
 /// Why [`crate::Node::start`] failed. Nothing was started.

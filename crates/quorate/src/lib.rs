@@ -29,7 +29,7 @@ pub mod wire;
 
 pub use config::{
     NodeConfig, SnapshotPolicy, ELECTION_TICKS_DEFAULT, HEARTBEAT_TICKS_DEFAULT,
-    REQUEST_TIMEOUT_DEFAULT, TICK_INTERVAL_DEFAULT,
+    REQUEST_TIMEOUT_DEFAULT, TICK_INTERVAL_DEFAULT, WAL_SEGMENT_BYTES_DEFAULT,
 };
 pub use error::{
     ConfigError, GroupError, MembershipError, Outcome, ProposeError, ReadError, StartError,

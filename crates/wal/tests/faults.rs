@@ -148,7 +148,12 @@ enum FaultKindCase {
 fn disk_full_at_open_is_a_typed_error() {
     let fs = FaultFs::new();
     fs.set_space_limit(Some(1024));
-    assert!(matches!(open(&fs), Err(WalOpenError::DiskFull { .. })));
+    let error = open(&fs).expect_err("no room for a segment");
+    assert!(
+        matches!(error, WalOpenError::DiskFull { needed, .. } if needed == SEGMENT_BYTES),
+        "{error}"
+    );
+    assert!(error.to_string().contains("--wal-segment-bytes"), "{error}");
 }
 
 /// Runs `case` in a child process (this test binary re-run with an

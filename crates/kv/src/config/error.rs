@@ -69,6 +69,12 @@ pub enum ConfigError {
     Timeouts { election_ms: u64, heartbeat_ms: u64 },
     #[error("{field} must be greater than zero")]
     Zero { field: &'static str },
+    #[error("{field} must be at least {min}, got {value}")]
+    TooSmall {
+        field: &'static str,
+        min: u64,
+        value: u64,
+    },
     #[error("{listener} TLS needs both a certificate and a key file")]
     TlsIncomplete { listener: Listener },
     #[error("cannot read {listener} TLS file {}: {source}", path.display())]

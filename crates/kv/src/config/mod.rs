@@ -33,6 +33,8 @@ pub const ELECTION_TIMEOUT_MS_DEFAULT: u64 = 150;
 pub const HEARTBEAT_INTERVAL_MS_DEFAULT: u64 = 50;
 /// Snapshot after this many applied entries since the last snapshot.
 pub const SNAPSHOT_ENTRIES_DEFAULT: u64 = 10_000;
+/// Smallest `--wal-segment-bytes`: room for entries of a quarter of it.
+pub const WAL_SEGMENT_BYTES_MIN: u64 = 1 << 20;
 
 /// The flags of `quorate serve`. Every field is optional so that unset
 /// flags fall through to the environment, the file and the defaults.
@@ -93,6 +95,11 @@ pub struct ServeArgs {
     /// Take a snapshot after this many applied entries [default: 10000].
     #[arg(long, value_name = "N")]
     pub snapshot_entries: Option<u64>,
+    /// Size of each WAL segment file, preallocated whole (an empty node
+    /// takes this much disk at once); at least 1 MiB, and the largest
+    /// write is limited to a quarter of it [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub wal_segment_bytes: Option<u64>,
     /// Vote and count towards quorums but never campaign: a standby voter
     /// (e.g. in a far data center) that should not become leader.
     #[arg(long)]
@@ -135,6 +142,7 @@ struct FileConfig {
     election_timeout_ms: Option<u64>,
     heartbeat_interval_ms: Option<u64>,
     snapshot_entries: Option<u64>,
+    wal_segment_bytes: Option<u64>,
     standby: Option<bool>,
     auth_token_file: Option<PathBuf>,
     join_token_file: Option<PathBuf>,
@@ -180,6 +188,8 @@ pub struct ServeConfig {
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub snapshot_entries: u64,
+    /// Size of each WAL segment file.
+    pub wal_segment_bytes: u64,
     /// Never campaign (a standby voter).
     pub standby: bool,
     pub security: SecuritySettings,

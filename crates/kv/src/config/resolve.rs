@@ -3,7 +3,7 @@
 use super::{
     ClusterStart, ConfigError, Layers, Listener, ServeConfig, TlsFiles, CLUSTER_ID_DEFAULT,
     ELECTION_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT, LISTEN_CLIENT_DEFAULT,
-    LISTEN_PEER_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT,
+    LISTEN_PEER_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT, WAL_SEGMENT_BYTES_MIN,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -57,6 +57,7 @@ impl Layers<'_> {
         super::check_initial_cluster(&start, node_id, listen_peer)?;
         let (election_timeout, heartbeat_interval) = self.timeouts()?;
         let (snapshot_entries, standby) = self.snapshot_and_standby()?;
+        let wal_segment_bytes = self.wal_segment_bytes()?;
         Ok(ServeConfig {
             node_id,
             data_dir,
@@ -71,9 +72,30 @@ impl Layers<'_> {
             election_timeout,
             heartbeat_interval,
             snapshot_entries,
+            wal_segment_bytes,
             standby,
             security: self.security()?,
         })
+    }
+
+    /// The WAL segment size, at least `WAL_SEGMENT_BYTES_MIN`.
+    fn wal_segment_bytes(&self) -> Result<u64, ConfigError> {
+        let (args, file) = (self.args, &self.file);
+        let bytes = self
+            .pick(
+                "wal_segment_bytes",
+                args.wal_segment_bytes,
+                file.wal_segment_bytes,
+            )?
+            .unwrap_or(quorate::WAL_SEGMENT_BYTES_DEFAULT);
+        if bytes < WAL_SEGMENT_BYTES_MIN {
+            return Err(ConfigError::TooSmall {
+                field: "wal_segment_bytes",
+                min: WAL_SEGMENT_BYTES_MIN,
+                value: bytes,
+            });
+        }
+        Ok(bytes)
     }
 
     /// Snapshot interval and the standby switch.

@@ -235,3 +235,24 @@ fn missing_tls_files_are_named() {
     let error = config.check_tls_files().expect_err("missing");
     assert!(error.to_string().contains("/nonexistent/c.pem"), "{error}");
 }
+
+#[test]
+fn wal_segment_size_is_a_setting_with_a_floor() {
+    let config = resolve(&[], &[]).expect("defaults are valid");
+    assert_eq!(config.wal_segment_bytes, quorate::WAL_SEGMENT_BYTES_DEFAULT);
+    let config = resolve(&["--wal-segment-bytes", "2097152"], &[]).expect("2 MiB is valid");
+    assert_eq!(config.wal_segment_bytes, 2 << 20);
+    let config = resolve(&[], &[("QUORATE_WAL_SEGMENT_BYTES", "4194304")]).expect("from env");
+    assert_eq!(config.wal_segment_bytes, 4 << 20);
+    let error = resolve(&["--wal-segment-bytes", "4096"], &[]).expect_err("too small");
+    assert!(
+        matches!(
+            error,
+            ConfigError::TooSmall {
+                field: "wal_segment_bytes",
+                ..
+            }
+        ),
+        "{error}"
+    );
+}

@@ -238,6 +238,13 @@ pub fn node_config(
     node.election_ticks = ticks(config.election_timeout);
     node.heartbeat_ticks = ticks(config.heartbeat_interval);
     node.snapshot_policy.entries_since_last = config.snapshot_entries;
+    node.wal_segment_bytes = config.wal_segment_bytes;
+    // An entry must fit in one WAL batch (half a segment): small segments
+    // lower the largest write accordingly.
+    node.raft.proposal_bytes_max = node
+        .raft
+        .proposal_bytes_max
+        .min(config.wal_segment_bytes / 4);
     node.raft.standby = config.standby;
     node
 }
