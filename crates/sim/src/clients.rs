@@ -166,7 +166,9 @@ fn pick_node(cluster: &mut Cluster, k: usize, leader: bool) -> NodeId {
         .raw
         .as_ref()
         .filter(|raw| leader && raw.role() != quorate_core::Role::Leader)
-        .and_then(|raw| raw.leader());
+        .and_then(|raw| raw.leader())
+        // A hostile message can name a leader id no member has.
+        .filter(|target| cluster.nodes.contains_key(target));
     match redirect {
         Some(target) => {
             cluster.clients.list[k].leader_guess = Some(target);
