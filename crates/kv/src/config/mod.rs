@@ -65,6 +65,12 @@ pub struct ServeArgs {
     /// Name shared by all members; peers of another cluster are refused [default: quorate].
     #[arg(long)]
     pub cluster_id: Option<String>,
+    /// `new` bootstraps a new cluster from --initial-cluster when the data
+    /// directory is empty; `existing` says this member belongs to a running
+    /// cluster (its disk was replaced or wiped): it starts empty, votes for
+    /// no one and waits for the leader's snapshot instead [default: new].
+    #[arg(long, value_name = "new|existing")]
+    pub initial_cluster_state: Option<InitialClusterState>,
     /// Join a running cluster through a member's client URL, as a learner.
     #[arg(long, value_name = "CLIENT_URL")]
     pub join: Option<String>,
@@ -133,6 +139,7 @@ struct FileConfig {
     initial_cluster: Option<String>,
     cluster_id: Option<String>,
     join: Option<String>,
+    initial_cluster_state: Option<InitialClusterState>,
     peer_cert_file: Option<PathBuf>,
     peer_key_file: Option<PathBuf>,
     peer_ca_file: Option<PathBuf>,
@@ -169,6 +176,31 @@ pub enum ClusterStart {
     Join { client_url: String },
 }
 
+/// What an empty data directory means for a member of `--initial-cluster`
+/// (etcd's flag of the same name).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitialClusterState {
+    /// Bootstrap a new cluster.
+    #[default]
+    New,
+    /// Rejoin a running cluster empty: never bootstrap again, which would
+    /// make a voter with an empty log and a forgotten vote.
+    Existing,
+}
+
+impl FromStr for InitialClusterState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "new" => Ok(InitialClusterState::New),
+            "existing" => Ok(InitialClusterState::Existing),
+            other => Err(format!("expected new or existing, got {other:?}")),
+        }
+    }
+}
+
 /// The validated settings of `quorate serve`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServeConfig {
@@ -183,6 +215,8 @@ pub struct ServeConfig {
     /// restart needs no `--cluster-id`.
     pub cluster_id_given: bool,
     pub start: ClusterStart,
+    /// With `ClusterStart::Initial` and an empty data directory.
+    pub initial_cluster_state: InitialClusterState,
     pub peer_tls: Option<TlsFiles>,
     pub client_tls: Option<TlsFiles>,
     pub election_timeout: Duration,

@@ -53,6 +53,13 @@ impl Layers<'_> {
             });
         }
         let start = self.start(node_id, listen_peer)?;
+        let initial_cluster_state = self
+            .pick(
+                "initial_cluster_state",
+                self.args.initial_cluster_state,
+                self.file.initial_cluster_state,
+            )?
+            .unwrap_or_default();
         super::check_client_url(&advertise_client_url)?;
         super::check_initial_cluster(&start, node_id, listen_peer)?;
         let (election_timeout, heartbeat_interval) = self.timeouts()?;
@@ -67,6 +74,7 @@ impl Layers<'_> {
             cluster_id,
             cluster_id_given,
             start,
+            initial_cluster_state,
             peer_tls: self.tls(Listener::Peer)?,
             client_tls: self.tls(Listener::Client)?,
             election_timeout,

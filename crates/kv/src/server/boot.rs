@@ -4,7 +4,7 @@ use super::machine::ReplicatedKv;
 use super::member_client::MemberClient;
 use super::peers::{self, PeersFileError};
 use crate::api::ClusterStatus;
-use crate::config::{ClusterStart, ConfigError, ServeConfig};
+use crate::config::{ClusterStart, ConfigError, InitialClusterState, ServeConfig};
 use crate::SessionsConfig;
 use axum::http::Method;
 use quorate::transport::{BindError, Inbound, TcpConfig, TcpTransport, TlsConfig, TlsConfigError};
@@ -261,6 +261,12 @@ pub async fn open_group(
         return Ok(node.open_group(KV_GROUP, machine).await?);
     }
     match &config.start {
+        ClusterStart::Initial { .. }
+            if config.initial_cluster_state == InitialClusterState::Existing =>
+        {
+            tracing::warn!("empty data directory of an existing member: rejoining; this node votes for no one until the leader's snapshot arrives");
+            Ok(node.join_group(KV_GROUP, machine).await?)
+        }
         ClusterStart::Initial { members } => {
             let voters = members.keys().map(|&id| NodeId::new(id));
             tracing::info!(members = members.len(), "bootstrapping a new cluster");
