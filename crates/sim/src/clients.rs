@@ -159,7 +159,7 @@ fn finish(cluster: &mut Cluster, k: usize, think_us: u64) {
 fn pick_node(cluster: &mut Cluster, k: usize, leader: bool) -> NodeId {
     let guess = cluster.clients.list[k].leader_guess;
     let node = match guess {
-        Some(id) if leader => id,
+        Some(id) if leader && cluster.nodes.contains_key(&id) => id,
         _ => NodeId::new(cluster.rng.u64(1..=cluster.clients.node_count)),
     };
     let redirect = cluster.nodes[&node]
