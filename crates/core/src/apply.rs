@@ -102,22 +102,27 @@ impl<S: LogStore> Raft<S> {
         self.broadcast_pending = true;
     }
 
-    /// At start, brings `conf` up to the last configuration entry in the log,
-    /// committed or not (thesis §4.1: a member uses the latest configuration
-    /// in its log). Taking only the snapshot's would let a member that
-    /// restarts with configuration entries after its snapshot — its state
-    /// machine ahead of the snapshot record, or its commit index not yet
-    /// durable — count votes in a configuration the cluster has left: two
-    /// leaders in one term. The entries are still handed to the application
-    /// when they commit; `apply_conf_entry` does not apply them twice.
+    /// At start, brings `conf` up to the last committed configuration entry,
+    /// whatever `applied` is. A configuration takes effect when it is
+    /// applied (as in etcd); taking only the snapshot's would let a member
+    /// whose state machine is ahead of its snapshot record count votes in a
+    /// configuration the cluster has left: two leaders in one term. The
+    /// commit index is the durable one, raised to `applied` (only committed
+    /// entries are ever applied). Entries past it are not taken: a member
+    /// that used an uncommitted configuration entry while the others still
+    /// use the applied one could be elected by a majority of a configuration
+    /// nobody else is in (simulator seed 808). The entries are still handed
+    /// to the application when taken; `apply_conf_entry` skips them then.
     pub(crate) fn restore_conf_from_log(&mut self) -> Result<(), StorageError> {
         if self.bug(PlantedBug::RestartOldMembership) {
             return Ok(());
         }
-        let last = self.log.last_index();
+        let commit = self.log.commit_index();
         let mut next = self.log.first_index();
-        while next <= last {
-            let batch = self.log.slice(next, last.next(), RESTORE_READ_BYTES_MAX)?;
+        while next <= commit {
+            let batch = self
+                .log
+                .slice(next, commit.next(), RESTORE_READ_BYTES_MAX)?;
             if batch.is_empty() {
                 return Err(StorageError::Unavailable { index: next });
             }
@@ -127,30 +132,6 @@ impl<S: LogStore> Raft<S> {
             }
         }
         Ok(())
-    }
-
-    /// Undoes configuration entries the log no longer holds: a member that
-    /// took an uncommitted configuration from its log at start falls back
-    /// when a new leader overwrites that entry (§5.3). Committed entries are
-    /// never overwritten, so this only ever reaches such entries.
-    pub(crate) fn revert_conf_past_log(&mut self) {
-        while self.conf_history.len() > 1 {
-            let Some((id, _)) = self.conf_history.last() else {
-                break;
-            };
-            if self.log.term(id.index).ok() == Some(id.term) {
-                break;
-            }
-            assert!(
-                id.index > self.log.commit_index(),
-                "committed configuration entry {id} was overwritten"
-            );
-            info!(id = %self.id, entry = %id, "configuration entry overwritten; reverting");
-            self.conf_history.pop();
-        }
-        if let Some((_, conf)) = self.conf_history.last() {
-            self.conf = conf.clone();
-        }
     }
 
     /// The leader leaves an auto-leave joint configuration once it applies.

@@ -49,7 +49,6 @@ impl<S: LogStore> Raft<S> {
         }
         match self.log.maybe_append(req.prev_log, &req.entries) {
             Some(last_new) => {
-                self.revert_conf_past_log();
                 self.log.commit_to(req.leader_commit.min(last_new));
                 let resp = AppendResponse::Accepted {
                     match_index: last_new,

@@ -47,13 +47,12 @@ pub(crate) struct Raft<S> {
     pub(crate) leader: NodeId,
     pub(crate) log: RaftLog<S>,
     /// The configuration in force: the snapshot's, changed by every
-    /// configuration entry applied since and, after a restart, by every one
-    /// the log holds (thesis §4.1; see `restore_conf_from_log`).
+    /// configuration entry applied since (after a restart, every committed
+    /// one; see `restore_conf_from_log`).
     pub(crate) conf: ConfState,
     /// The configurations `conf` went through since the log's snapshot, for
-    /// snapshot metadata at an earlier index and for undoing an entry a new
-    /// leader overwrites: (the entry, configuration after it). The first
-    /// element is the snapshot's; the last is `conf`.
+    /// snapshot metadata at an earlier index: (the entry, configuration
+    /// after it). The first element is the snapshot's; the last is `conf`.
     pub(crate) conf_history: Vec<(EntryId, ConfState)>,
     pub(crate) role: RoleState,
     pub(crate) election_elapsed: u32,

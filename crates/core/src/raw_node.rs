@@ -108,9 +108,9 @@ impl<S: LogStore> RawNode<S> {
     /// snapshot, the persisted `hard_state`, and the index the application
     /// has already `applied`. A new group starts from a store whose snapshot
     /// carries the initial configuration at index zero. The configuration in
-    /// force is the snapshot's, changed by every configuration entry in the
-    /// log, committed or not (thesis §4.1), whatever `applied` is; reading
-    /// those entries is the only way this can fail.
+    /// force is the snapshot's, changed by every committed configuration
+    /// entry in the log, whatever `applied` is; reading those entries is
+    /// the only way this can fail.
     pub fn new(
         config: Config,
         store: S,
