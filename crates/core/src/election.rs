@@ -95,8 +95,12 @@ impl<S: LogStore> Raft<S> {
             || (self.voted_for.is_none() && self.leader.is_none())
             || (req.pre_vote && term > self.term)
             || (self.bug(PlantedBug::DoubleVote) && !matches!(self.role, RoleState::Leader(_)));
-        let outranked =
-            req.last_log == self.log.last_entry_id() && req.priority < self.config.priority;
+        // Deferring to our own higher priority helps only if we can
+        // campaign: a removed, learner or standby member that refused
+        // would leave nobody to win (simulator seed 2199).
+        let outranked = req.last_log == self.log.last_entry_id()
+            && req.priority < self.config.priority
+            && self.promotable();
         let granted = can_vote
             && self.knows_a_configuration()
             && self.log.is_up_to_date(req.last_log)

@@ -276,3 +276,19 @@ fn follower_in_lease_ignores_newer_term_from_vote_reply() {
         "after the lease the newer term wins"
     );
 }
+
+/// Priority only makes a voter defer to itself: a member that cannot
+/// campaign (standby here; removed or learner alike) grants its vote
+/// whatever its priority, or a group whose only other voter is such a
+/// member could never elect anyone.
+#[test]
+fn member_that_cannot_campaign_does_not_refuse_by_priority() {
+    let mut net = Network::new(2, |c| {
+        if c.id == n(2) {
+            c.standby = true;
+            c.priority = 10;
+        }
+    });
+    net.elect(n(1));
+    assert_eq!(net.leaders(), vec![n(1)]);
+}
