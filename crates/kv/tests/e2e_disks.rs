@@ -56,22 +56,7 @@ fn wiped_follower_rejoining_loses_no_acknowledged_write() {
         .expect("wiped")
         .restart(&rejoin);
 
-    // For several election timeouts, neither may lead or follow a leader:
-    // none of them holds the writes.
-    let watch_until = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while std::time::Instant::now() < watch_until {
-        for id in [stale, wiped] {
-            let Some(status) = try_http("GET", cluster.url(id), "/v1/cluster", &[], b"") else {
-                continue; // still starting
-            };
-            let status = status.json();
-            assert!(
-                status["leader_id"].as_u64().is_none(),
-                "node {id} follows a leader without the writes: {status}"
-            );
-        }
-        std::thread::park_timeout(std::time::Duration::from_millis(50));
-    }
+    assert_leaderless_for_a_while(&cluster, &[stale, wiped]);
 
     cluster
         .nodes
@@ -93,4 +78,24 @@ fn wiped_follower_rejoining_loses_no_acknowledged_write() {
         );
         (read.status == 200).then_some(())
     });
+}
+
+/// For several election timeouts, none of `ids` may lead or follow a
+/// leader: none of them holds the acknowledged writes.
+#[allow(clippy::disallowed_methods)] // Real processes for a wall-clock while.
+fn assert_leaderless_for_a_while(cluster: &Cluster, ids: &[u64]) {
+    let watch_until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < watch_until {
+        for &id in ids {
+            let Some(status) = try_http("GET", cluster.url(id), "/v1/cluster", &[], b"") else {
+                continue; // still starting
+            };
+            let status = status.json();
+            assert!(
+                status["leader_id"].as_u64().is_none(),
+                "node {id} follows a leader without the writes: {status}"
+            );
+        }
+        std::thread::park_timeout(std::time::Duration::from_millis(50));
+    }
 }

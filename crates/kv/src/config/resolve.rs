@@ -1,9 +1,9 @@
 //! Merging the layers into a [`ServeConfig`] and validating it.
 
 use super::{
-    ClusterStart, ConfigError, Layers, Listener, ServeConfig, TlsFiles, CLUSTER_ID_DEFAULT,
-    ELECTION_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT, LISTEN_CLIENT_DEFAULT,
-    LISTEN_PEER_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT, WAL_SEGMENT_BYTES_MIN,
+    ClusterStart, ConfigError, InitialClusterState, Layers, Listener, ServeConfig, TlsFiles,
+    CLUSTER_ID_DEFAULT, ELECTION_TIMEOUT_MS_DEFAULT, HEARTBEAT_INTERVAL_MS_DEFAULT,
+    LISTEN_CLIENT_DEFAULT, LISTEN_PEER_DEFAULT, SNAPSHOT_ENTRIES_DEFAULT, WAL_SEGMENT_BYTES_MIN,
 };
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -53,13 +53,7 @@ impl Layers<'_> {
             });
         }
         let start = self.start(node_id, listen_peer)?;
-        let initial_cluster_state = self
-            .pick(
-                "initial_cluster_state",
-                self.args.initial_cluster_state,
-                self.file.initial_cluster_state,
-            )?
-            .unwrap_or_default();
+        let initial_cluster_state = self.initial_cluster_state()?;
         super::check_client_url(&advertise_client_url)?;
         super::check_initial_cluster(&start, node_id, listen_peer)?;
         let (election_timeout, heartbeat_interval) = self.timeouts()?;
@@ -84,6 +78,18 @@ impl Layers<'_> {
             standby,
             security: self.security()?,
         })
+    }
+
+    /// `new` unless told the data directory's member already belongs to a
+    /// running cluster.
+    fn initial_cluster_state(&self) -> Result<InitialClusterState, ConfigError> {
+        Ok(self
+            .pick(
+                "initial_cluster_state",
+                self.args.initial_cluster_state,
+                self.file.initial_cluster_state,
+            )?
+            .unwrap_or_default())
     }
 
     /// The WAL segment size, at least `WAL_SEGMENT_BYTES_MIN`.
