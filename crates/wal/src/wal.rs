@@ -136,6 +136,11 @@ impl Wal {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
         fs.create_dir_all(&dir).map_err(io_error(&dir))?;
+        // A directory entry is durable only once its parent is synced: a
+        // crash could otherwise lose `wal/` with every segment in it.
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent).map_err(io_error(parent))?;
+        }
         let lock_path = dir.join("LOCK");
         let lock = fs.lock(&lock_path).map_err(|source| match source.kind() {
             std::io::ErrorKind::WouldBlock => WalOpenError::Locked { path: dir.clone() },
