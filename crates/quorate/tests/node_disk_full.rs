@@ -17,6 +17,7 @@ const ENTRY_BYTES: usize = 64 << 10;
 
 fn small_segments(config: &mut NodeConfig) {
     config.wal_segment_bytes = SEGMENT_BYTES;
+    config.raft.proposal_bytes_max = SEGMENT_BYTES / 4;
 }
 
 /// Mounts a tmpfs of `bytes` at `dir`; false where that is not allowed.
