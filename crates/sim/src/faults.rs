@@ -395,6 +395,12 @@ pub fn current_leader(cluster: &Cluster) -> Option<NodeId> {
         .map(|(id, _)| id)
 }
 
+/// The voters of `leader`'s configuration (its incoming half when joint).
+pub fn leader_voters(cluster: &mut Cluster, leader: NodeId) -> Vec<NodeId> {
+    let raw = cluster.node(leader).raw();
+    raw.conf_state().voters.iter().copied().collect()
+}
+
 fn change_membership(cluster: &mut Cluster) {
     let Some(leader) = current_leader(cluster) else {
         return;
@@ -455,14 +461,7 @@ fn transfer(cluster: &mut Cluster) {
     if cluster.is_paused(leader) {
         return;
     }
-    let voters: Vec<NodeId> = cluster
-        .node(leader)
-        .raw()
-        .conf_state()
-        .voters
-        .iter()
-        .copied()
-        .collect();
+    let voters = leader_voters(cluster, leader);
     let target = voters[cluster.rng.usize(0..voters.len())];
     let _ = cluster.node(leader).raw().transfer_leadership(target);
     cluster.after_input(leader);

@@ -88,14 +88,7 @@ pub fn voucher_strike(cluster: &mut Cluster, candidate: NodeId) {
         return;
     };
     let up = |c: &Cluster, id: NodeId| c.nodes[&id].is_up() && !c.is_paused(id);
-    let voters: Vec<NodeId> = cluster
-        .node(leader)
-        .raw()
-        .conf_state()
-        .voters
-        .iter()
-        .copied()
-        .collect();
+    let voters = faults::leader_voters(cluster, leader);
     let voters = voters
         .into_iter()
         .filter(|&id| id != leader && up(cluster, id));
